@@ -1,0 +1,26 @@
+// CDaxrefShim: what Swift cannot reach directly (GNU/Linux constants hidden behind _GNU_SOURCE,
+// function-like macros, va_list callbacks). Every exported symbol is prefixed CDaxrefShim_.
+#ifndef CDAXREFSHIM_H
+#define CDAXREFSHIM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ndctl_ctx;
+struct daxctl_ctx;
+
+/// A formatted library log line: priority is syslog's (3 = err ... 7 = debug).
+typedef void (*CDaxrefShim_log_sink)(int priority, const char *message);
+
+/// Route libndctl / libdaxctl log output (a va_list callback Swift cannot implement) to `sink`.
+void CDaxrefShim_ndctl_set_log_sink(struct ndctl_ctx *ctx, CDaxrefShim_log_sink sink, int priority);
+void CDaxrefShim_daxctl_set_log_sink(struct daxctl_ctx *ctx, CDaxrefShim_log_sink sink, int priority);
+
+/// statx(2) attributes of `path`. Returns 0, or -errno.
+int CDaxrefShim_statx_attributes(const char *path, uint64_t *attributes, uint64_t *attributes_mask,
+                                 uint32_t *mode);
+
+/// STATX_ATTR_DAX (linux/stat.h, since 5.8): the inode is accessed with DAX.
+uint64_t CDaxrefShim_STATX_ATTR_DAX(void);
+
+#endif

@@ -1,0 +1,68 @@
+// _GNU_SOURCE here, not in the header, so it cannot depend on include order in Swift modules.
+#define _GNU_SOURCE
+#include "CDaxrefShim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <linux/stat.h>
+#include <ndctl/libndctl.h>
+#include <daxctl/libdaxctl.h>
+
+#ifndef STATX_ATTR_DAX
+#define STATX_ATTR_DAX 0x00200000
+#endif
+
+// The sink is stored as the context's userdata: daxref owns its contexts and uses no other userdata.
+static void format_and_sink(CDaxrefShim_log_sink sink, int priority, const char *fn,
+                            const char *format, va_list args) {
+    char message[1024];
+    int prefix = snprintf(message, sizeof(message), "%s: ", fn ? fn : "?");
+    if (prefix < 0 || (size_t)prefix >= sizeof(message))
+        prefix = 0;
+    vsnprintf(message + prefix, sizeof(message) - (size_t)prefix, format, args);
+    sink(priority, message);
+}
+
+static void ndctl_trampoline(struct ndctl_ctx *ctx, int priority, const char *file, int line,
+                             const char *fn, const char *format, va_list args) {
+    (void)file; (void)line;
+    CDaxrefShim_log_sink sink = (CDaxrefShim_log_sink)ndctl_get_userdata(ctx);
+    if (sink)
+        format_and_sink(sink, priority, fn, format, args);
+}
+
+static void daxctl_trampoline(struct daxctl_ctx *ctx, int priority, const char *file, int line,
+                              const char *fn, const char *format, va_list args) {
+    (void)file; (void)line;
+    CDaxrefShim_log_sink sink = (CDaxrefShim_log_sink)daxctl_get_userdata(ctx);
+    if (sink)
+        format_and_sink(sink, priority, fn, format, args);
+}
+
+void CDaxrefShim_ndctl_set_log_sink(struct ndctl_ctx *ctx, CDaxrefShim_log_sink sink, int priority) {
+    ndctl_set_userdata(ctx, (void *)sink);
+    ndctl_set_log_fn(ctx, ndctl_trampoline);
+    ndctl_set_log_priority(ctx, priority);
+}
+
+void CDaxrefShim_daxctl_set_log_sink(struct daxctl_ctx *ctx, CDaxrefShim_log_sink sink, int priority) {
+    daxctl_set_userdata(ctx, (void *)sink);
+    daxctl_set_log_fn(ctx, daxctl_trampoline);
+    daxctl_set_log_priority(ctx, priority);
+}
+
+int CDaxrefShim_statx_attributes(const char *path, uint64_t *attributes, uint64_t *attributes_mask,
+                                 uint32_t *mode) {
+    struct statx stx;
+    if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MODE, &stx) != 0)
+        return -errno;
+    *attributes = stx.stx_attributes;
+    *attributes_mask = stx.stx_attributes_mask;
+    *mode = stx.stx_mode;
+    return 0;
+}
+
+uint64_t CDaxrefShim_STATX_ATTR_DAX(void) { return STATX_ATTR_DAX; }
