@@ -5,3 +5,10 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ message: String) { description = message }
 }
+
+import Foundation
+
+/// Diagnostics go to stderr so stdout stays parseable.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

@@ -20,6 +20,9 @@ struct InventoryCommand: ParsableCommand {
     @Flag(help: "Print JSON for machines instead of tables.")
     var json = false
 
+    @Flag(help: "Also run `ndctl list` and `daxctl list` and fail (exit 1) unless they agree with daxref.")
+    var verify = false
+
     func run() throws {
         let inventory: Inventory
         do { inventory = try Inventory.read() } catch {
@@ -30,5 +33,30 @@ struct InventoryCommand: ParsableCommand {
         } else {
             print(inventory.humanReport())
         }
+        if verify { try crossCheck(inventory) }
+    }
+
+    private func crossCheck(_ inventory: Inventory) throws {
+        let ndctl = try runTool(CrossCheck.ndctlCommand)
+        let daxctl = try runTool(CrossCheck.daxctlCommand)
+        let check = try CrossCheck(inventory: inventory, ndctlJSON: ndctl, daxctlJSON: daxctl)
+        let verdict = check.agrees ? "agrees" : "DISAGREES"
+        // On stderr so that --json output stays one JSON document.
+        printError("verify: daxref \(verdict) with ndctl/daxctl on \(check.compared) fields "
+            + "(\(inventory.regions.count) regions, \(inventory.namespaces.count) namespaces, "
+            + "\(inventory.daxDevices.count) dax devices)")
+        for disagreement in check.disagreements { printError("  \(disagreement)") }
+        if !check.agrees { throw ExitCode.failure }
+    }
+
+    private func runTool(_ argv: [String]) throws -> String {
+        let output: Subprocess.Output
+        do { output = try Subprocess.capture(argv) } catch {
+            throw CLIError("\(error) (install the ndctl and daxctl packages, or run scripts/bootstrap.sh)")
+        }
+        guard output.status == 0 else {
+            throw CLIError("`\(argv.joined(separator: " "))` failed (\(output.status)): \(output.stderr)")
+        }
+        return output.stdout
     }
 }

@@ -34,7 +34,7 @@ public enum CPUList {
         let trimmed = text.trimmingWhitespace()
         if trimmed.isEmpty { return [] }
         var result: [Int] = []
-        for part in trimmed.split(separator: ",") {
+        for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
             let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
             guard (1...2).contains(bounds.count), let low = Int(bounds[0]),
                 let high = Int(bounds[bounds.count - 1]), low <= high, low >= 0
