@@ -66,3 +66,32 @@ int CDaxrefShim_statx_attributes(const char *path, uint64_t *attributes, uint64_
 }
 
 uint64_t CDaxrefShim_STATX_ATTR_DAX(void) { return STATX_ATTR_DAX; }
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+pid_t CDaxrefShim_spawn(char *const argv[], int stdin_fd, int stdout_fd, int stderr_fd, int die_with_parent) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        if (die_with_parent) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent)  // the parent died before prctl took effect
+                _exit(127);
+        }
+        // Restore default dispositions the parent may have changed (SIGINT ignored while watching).
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
+            _exit(127);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int CDaxrefShim_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno; }

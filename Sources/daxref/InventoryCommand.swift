@@ -23,6 +23,15 @@ struct InventoryCommand: ParsableCommand {
     @Flag(help: "Also run `ndctl list` and `daxctl list` and fail (exit 1) unless they agree with daxref.")
     var verify = false
 
+    @Option(help: ArgumentHelp(
+        "With --verify: write inventory.json, ndctl.json and daxctl.json (the raw tool output) into this directory.",
+        valueName: "dir"))
+    var evidence: String?
+
+    func validate() throws {
+        if evidence != nil && !verify { throw ValidationError("--evidence goes with --verify") }
+    }
+
     func run() throws {
         let inventory: Inventory
         do { inventory = try Inventory.read() } catch {
@@ -39,6 +48,12 @@ struct InventoryCommand: ParsableCommand {
     private func crossCheck(_ inventory: Inventory) throws {
         let ndctl = try runTool(CrossCheck.ndctlCommand)
         let daxctl = try runTool(CrossCheck.daxctlCommand)
+        if let evidence {
+            try FileManager.default.createDirectory(atPath: evidence, withIntermediateDirectories: true)
+            for (name, text) in [("inventory.json", try inventory.jsonString()), ("ndctl.json", ndctl), ("daxctl.json", daxctl)] {
+                try Data((text + (text.hasSuffix("\n") ? "" : "\n")).utf8).write(to: URL(fileURLWithPath: evidence + "/" + name))
+            }
+        }
         let check = try CrossCheck(inventory: inventory, ndctlJSON: ndctl, daxctlJSON: daxctl)
         let verdict = check.agrees ? "agrees" : "DISAGREES"
         // On stderr so that --json output stays one JSON document.

@@ -19,8 +19,10 @@
 #   --cache DIR  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/daxref);
 #                kernels go to DIR/kernels/<version>/, apt state to DIR/apt/
 #   --refresh    refresh the package lists even if they are fresh
-#   --list       print one line per available kernel and exit:
-#                  <suite> <series> <version> <release> <package> <cached|->
+#   --list       print one line per kernel (optionally of one SERIES), exit:
+#                  <suite> <series> <version> <release> <package> <state>
+#                state: cached | available | incomplete (packages missing
+#                from the archive, cannot be fetched)
 #   -h, --help   this text
 #
 # Output (stdout, only on success), one key=value per line:
@@ -86,7 +88,8 @@ die() {
 }
 trap 'rc=$?; log "unexpected failure (exit $rc) at line $LINENO: $BASH_COMMAND"; exit 1' ERR
 
-usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0" | sed '/^$/d' >&2; }
+help() { sed -n '2,/^[^#]/{/^#/!d;s/^# \{0,1\}//;p}' "$0"; }
+usage() { printf 'usage: %s [--cache DIR] [--refresh] [--list] SPEC   (--help for details)\n' "$0" >&2; }
 
 # ---------------------------------------------------------------- arguments
 CACHE_ROOT=${DAXREF_CACHE:-}
@@ -103,7 +106,7 @@ while [ $# -gt 0 ]; do
     --cache=*) CACHE_ROOT=${1#--cache=}; shift ;;
     --list) DO_LIST=1; shift ;;
     --refresh) DO_REFRESH=1; shift ;;
-    -h | --help) usage; exit 0 ;;
+    -h | --help) help; exit 0 ;;
     --) shift; break ;;
     -*) usage; die 2 "unknown option: $1" ;;
     *)
@@ -151,6 +154,7 @@ for tool in apt-get dpkg dpkg-deb awk sed sort find; do
     command -v "$tool" >/dev/null 2>&1 || die 8 "required tool '$tool' not found"
 done
 
+HAVE_LOCK=0
 # Serialise concurrent runs on the same cache (apt locks would fail anyway).
 if command -v flock >/dev/null 2>&1; then
     exec 9>"$CACHE_ROOT/.lock"
@@ -158,6 +162,16 @@ if command -v flock >/dev/null 2>&1; then
         log "waiting for another fetch-kernel run holding $CACHE_ROOT/.lock"
         flock -w "${DAXREF_LOCK_TIMEOUT:-3600}" 9 || die 1 "timed out waiting for $CACHE_ROOT/.lock"
     fi
+    HAVE_LOCK=1
+fi
+
+# Leftovers of interrupted (e.g. SIGKILLed) runs are never trusted; with the
+# lock held nobody else can be using them, otherwise only remove old ones.
+if [ "${HAVE_LOCK:-0}" = 1 ]; then
+    rm -rf -- "$KDIR"/.tmp-* "$KDIR"/.old-* "$APTDIR"/debs/.dl.* 2>/dev/null || true
+else
+    find "$KDIR" "$APTDIR/debs" -maxdepth 1 \( -name '.tmp-*' -o -name '.old-*' -o -name '.dl.*' \) \
+        -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 fi
 
 TMPS=()
@@ -362,7 +376,7 @@ Dir::State::extended_states "$APTDIR/state/extended_states";
 Dir::Cache "$APTDIR/cache";
 Dir::Cache::archives "$APTDIR/cache/archives";
 Dir::Cache::pkgcache "$APTDIR/cache/pkgcache.bin";
-Dir::Cache::srcpkgcache "$APTDIR/cache/srcpkgcache.bin";
+Dir::Cache::srcpkgcache "";
 Dir::Etc::SourceList "$APTDIR/etc/sources.list";
 Dir::Etc::SourceParts "$APTDIR/etc/sources.list.d";
 Dir::Etc::Preferences "$APTDIR/etc/preferences";
@@ -381,6 +395,12 @@ EOF
     } >"$APTDIR/etc/apt.conf.tmp"
     mv -f "$APTDIR/etc/apt.conf.tmp" "$APTDIR/etc/apt.conf"
     APT_OPTS=(-q)
+    # apt drops privileges to _apt for downloads; if _apt cannot write into
+    # our cache (e.g. below /root), run unsandboxed instead of warning.
+    if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1 && command -v runuser >/dev/null 2>&1 &&
+        ! runuser -u _apt -- test -w "$APTDIR/state/lists/partial" 2>/dev/null; then
+        APT_OPTS+=(-o APT::Sandbox::User=root)
+    fi
 }
 apt_run() { APT_CONFIG=$APTDIR/apt-config "$@" "${APT_OPTS[@]}"; }
 
@@ -389,7 +409,7 @@ index_files() {
     # shellcheck disable=SC2016 # apt expands $(RELEASE) itself
     apt_run apt-get indextargets --format '$(RELEASE) $(FILENAME)' 'Identifier: Packages' 2>/dev/null |
         while read -r rel file; do
-            [ -f "$file" ] && printf '%s %s\n' "$rel" "$file"
+            if [ -f "$file" ]; then printf '%s %s\n' "$rel" "$file"; fi
         done
 }
 
@@ -406,7 +426,7 @@ ensure_lists() {
     local t0 out rc=0
     t0=$(date +%s)
     out=$(apt_run apt-get update --error-on=any 2>&1) || rc=$?
-    printf '%s\n' "$out" | sed 's/^/  apt: /' | grep -vE 'apt: (Hit|Get|Ign|Reading package lists)' >&2 || true
+    printf '%s\n' "$out" | grep -E '^(E|W):' | awk '!seen[$0]++' | head -n 6 | sed 's/^/  apt: /' >&2 || true
     if [ "$rc" = 0 ]; then
         touch "$APTDIR/last-update"
         log "package lists updated in $(($(date +%s) - t0))s"
@@ -459,19 +479,31 @@ build_index() {
     mv -f "$idx.tmp" "$idx"
 }
 
-# Kernel images of the selected flavour:
-#   suite series version release imagepkg   (one line per image package)
+# Kernel images of the selected flavour, one line per image package:
+#   suite series version release imagepkg complete
+# complete=0 when the image is a metapackage (7.x style, Depends on
+# linux-binary-REL) and linux-binary-REL or linux-modules-REL of the same
+# version is missing from every indexed suite (backports keeps old signed
+# metapackages after the unsigned linux-modules-* packages were removed).
 list_images() {
     awk -F'\t' -v flav="$FLAVOUR" '
-        $2 ~ /^linux-image-/ {
-            rel = $2; sub(/^linux-image-/, "", rel); sub(/-unsigned$/, "", rel)
-            n = length(rel) - length(flav) - 1
-            if (n < 1 || substr(rel, n + 1) != "-" flav) next
-            abi = substr(rel, 1, n)
-            if (abi !~ /^[0-9][0-9.]*(\+[a-z]+[0-9.]*)?(-[0-9]+)?$/) next
-            ser = $3; sub(/^[0-9]+:/, "", ser)
-            if (match(ser, /^[0-9]+\.[0-9]+/)) ser = substr(ser, 1, RLENGTH); else next
-            print $1, ser, $3, rel, $2
+        { have[$2 SUBSEP $3] = 1; row[NR] = $0 }
+        END {
+            for (i = 1; i <= NR; i++) {
+                split(row[i], f, "\t")
+                if (f[2] !~ /^linux-image-/) continue
+                rel = f[2]; sub(/^linux-image-/, "", rel); sub(/-unsigned$/, "", rel)
+                n = length(rel) - length(flav) - 1
+                if (n < 1 || substr(rel, n + 1) != "-" flav) continue
+                abi = substr(rel, 1, n)
+                if (abi !~ /^[0-9][0-9.]*(\+[a-z]+[0-9.]*)?(-[0-9]+)?$/) continue
+                ser = f[3]; sub(/^[0-9]+:/, "", ser)
+                if (match(ser, /^[0-9]+\.[0-9]+/)) ser = substr(ser, 1, RLENGTH); else continue
+                ok = 1
+                if (index(f[5], "linux-binary-" rel " ") || f[5] ~ ("linux-binary-" rel "$"))
+                    ok = ((("linux-binary-" rel) SUBSEP f[3]) in have) && ((("linux-modules-" rel) SUBSEP f[3]) in have)
+                print f[1], ser, f[3], rel, f[2], ok
+            }
         }' "$APTDIR/kernels.idx"
 }
 
@@ -487,8 +519,9 @@ suite_rank() { # suite -> position in $SUITES
 # From candidate image lines on stdin pick the newest version; on equal
 # versions prefer unsigned images and earlier suites.
 pick_newest() {
-    local best='' bestv='' bestk='' suite ser ver rel pkg key
-    while read -r suite ser ver rel pkg; do
+    local best='' bestv='' bestk='' suite ser ver rel pkg ok key
+    while read -r suite ser ver rel pkg ok; do
+        [ "$ok" = 1 ] || continue
         key=$(suite_rank "$suite")
         case $pkg in *-unsigned) ;; *) key=$((key + 100)) ;; esac
         if [ -z "$best" ] || dpkg --compare-versions "$ver" gt "$bestv" ||
@@ -502,7 +535,7 @@ pick_newest() {
 }
 
 available_series() {
-    list_images | awk '{print $2}' | sort -u -t. -k1,1n -k2,2n | tr '\n' ' ' | sed 's/ $//'
+    list_images | awk '$6 == 1 {print $2}' | sort -u -t. -k1,1n -k2,2n | tr '\n' ' ' | sed 's/ $//'
 }
 
 # Packages of VERSION named *-RELEASE reachable from PKG through Depends.
@@ -596,9 +629,13 @@ fetch_entry() { # suite series version release imagepkg
     mv "${moddirs[0]}" "$mdst"
     if [ "${#moddirs[@]}" -gt 1 ]; then cp -a "${moddirs[1]}/." "$mdst/"; fi
 
-    local f
+    local f layout="modules from ${moddirs[*]#"$root"/}"
     for f in "$root/boot/vmlinuz-$release" "$mdst/vmlinuz"; do
-        if [ -f "$f" ]; then mv "$f" "$tmp/vmlinuz"; break; fi
+        if [ -f "$f" ]; then
+            case $f in "$mdst"/*) layout="$layout, vmlinuz+config in lib/modules/$release" ;; *) layout="$layout, vmlinuz+config in boot/" ;; esac
+            mv "$f" "$tmp/vmlinuz"
+            break
+        fi
     done
     [ -s "$tmp/vmlinuz" ] || die 6 "no vmlinuz (boot/vmlinuz-$release or lib/modules/$release/vmlinuz) in ${pkgs[*]}"
     for f in "$root/boot/config-$release" "$mdst/config"; do
@@ -606,7 +643,8 @@ fetch_entry() { # suite series version release imagepkg
     done
     [ -s "$tmp/config" ] || die 6 "no kernel config (boot/config-$release or lib/modules/$release/config) in ${pkgs[*]}"
     for f in "$root/boot/System.map-$release" "$mdst/System.map"; do
-        if [ -f "$f" ]; then cp "$f" "$tmp/System.map"; break; fi
+        # Debian ships a placeholder pointing to the -dbg package; skip it.
+        if [ -f "$f" ] && [ "$(stat -c %s "$f")" -gt 4096 ]; then cp "$f" "$tmp/System.map"; break; fi
     done
     rm -rf "$root"
 
@@ -652,7 +690,7 @@ fetch_entry() { # suite series version release imagepkg
         mv -T "$final" "$old/x"
     fi
     mv -T "$tmp" "$final" || die 1 "cannot move $tmp to $final"
-    log "extracted $nko modules in $(($(date +%s) - t0))s into $final"
+    log "extracted $nko modules in $(($(date +%s) - t0))s into $final ($layout)"
 
     if [ "${DAXREF_KEEP_DEBS:-0}" = 1 ]; then
         for d in "${debs[@]}"; do mv -f "$d" "$APTDIR/debs/"; done
@@ -712,23 +750,24 @@ build_index
 
 if [ "$DO_LIST" = 1 ]; then
     if [ -n "$SPEC" ] && [[ ! $SPEC =~ ^[0-9]+\.[0-9]+$ ]]; then die 2 "--list takes an optional series (e.g. 6.12)"; fi
-    list_images | while read -r suite ser ver rel pkg; do
+    list_images | while read -r suite ser ver rel pkg ok; do
         [ -z "$SPEC" ] || [ "$ser" = "$SPEC" ] || continue
-        c=-
-        entry_valid "$KDIR/$(entry_key "$ver" "$FLAVOUR")" && c=cached
+        c=available
+        [ "$ok" = 1 ] || c=incomplete
+        if entry_valid "$KDIR/$(entry_key "$ver" "$FLAVOUR")"; then c=cached; fi
         printf '%s %s %s %s %s %s %s\n' "$(suite_rank "$suite")" "$suite" "$ser" "$ver" "$rel" "$pkg" "$c"
-    done | sort -k1,1n -k3,3V -k4,4V -k6,6 | cut -d' ' -f2-
+    done | sort -k1,1n -k3,3V -k4,4V -k6,6r | awk '!seen[$2 " " $4]++' | cut -d' ' -f2-
     exit 0
 fi
 
 case $SPEC_KIND in
 series)
-    sel=$(list_images | awk -v s="$SPEC" '$2 == s' | pick_newest) ||
-        die 3 "no $FLAVOUR kernel for series $SPEC in suites [$SUITES]; available series: $(available_series)"
+    what="series $SPEC"
+    cands=$(list_images | awk -v s="$SPEC" '$2 == s')
     ;;
 version)
-    sel=$(list_images | awk -v v="$SPEC" '$3 == v' | pick_newest) ||
-        die 3 "no $FLAVOUR kernel with package version $SPEC in suites [$SUITES]; try --list (available series: $(available_series))"
+    what="package version $SPEC"
+    cands=$(list_images | awk -v v="$SPEC" '$3 == v')
     ;;
 release | package | pkgver)
     want_ver=
@@ -745,6 +784,7 @@ release | package | pkgver)
     fi
     FLAVOUR=$(release_flavour "$rel")
     if [ -z "$FLAVOUR" ] || [ "$FLAVOUR" = "$rel" ]; then die 2 "cannot determine the flavour of kernel release '$rel'"; fi
+    what="'$SPEC' (release $rel)"
     cands=$(list_images | awk -v r="$rel" -v v="$want_ver" '$4 == r && (v == "" || $3 == v)')
     # An explicitly named image package (signed or unsigned) is preferred.
     case $name in
@@ -753,10 +793,14 @@ release | package | pkgver)
         [ -z "$exact" ] || cands=$exact
         ;;
     esac
-    sel=$(printf '%s\n' "$cands" | awk 'NF' | pick_newest) ||
-        die 3 "no kernel package for '$SPEC' (release $rel) in suites [$SUITES]; available $FLAVOUR series: $(available_series)"
     ;;
 esac
+if ! sel=$(printf '%s\n' "$cands" | awk 'NF' | pick_newest); then
+    if [ -n "$cands" ]; then
+        die 3 "$FLAVOUR kernel for $what exists only incompletely in the archive (linux-image is a metapackage whose linux-modules-*/linux-binary-* package was removed): $(printf '%s\n' "$cands" | awk '{print $3 "@" $1}' | sort -u | tr '\n' ' ')- complete series: $(available_series)"
+    fi
+    die 3 "no $FLAVOUR kernel for $what in suites [$SUITES]; available series: $(available_series) (see --list)"
+fi
 
 # shellcheck disable=SC2086
 set -- $sel

@@ -23,4 +23,13 @@ int CDaxrefShim_statx_attributes(const char *path, uint64_t *attributes, uint64_
 /// STATX_ATTR_DAX (linux/stat.h, since 5.8): the inode is accessed with DAX.
 uint64_t CDaxrefShim_STATX_ATTR_DAX(void);
 
+
+/// fork+exec `argv` (PATH searched) with the given stdio fds; with die_with_parent the child gets
+/// SIGKILL when the calling thread exits (PR_SET_PDEATHSIG), so a killed daxref never leaves a QEMU
+/// behind. The child runs only async-signal-safe code. Returns the pid, or -errno.
+pid_t CDaxrefShim_spawn(char *const argv[], int stdin_fd, int stdout_fd, int stderr_fd, int die_with_parent);
+
+/// pipe2(fds, O_CLOEXEC) (a GNU extension Glibc's Swift overlay does not import). 0 or -errno.
+int CDaxrefShim_pipe_cloexec(int fds[2]);
+
 #endif

@@ -21,7 +21,11 @@ public enum Subprocess {
     }
 
     /// Runs `argv` to completion. stdin is /dev/null; both streams are captured.
-    public static func capture(_ argv: [String], environment: [String: String]? = nil) throws -> Output {
+    /// `stderrLine`, when given, sees each stderr line as it arrives (progress of long steps).
+    public static func capture(
+        _ argv: [String], environment: [String: String]? = nil,
+        stderrLine: (@Sendable (String) -> Void)? = nil
+    ) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = argv
@@ -36,7 +40,19 @@ public enum Subprocess {
         let group = DispatchGroup()
         group.enter()
         DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
+            if let stderrLine {
+                var partial = Data()
+                while case let chunk = err.fileHandleForReading.availableData, !chunk.isEmpty {
+                    errData.append(chunk)
+                    partial.append(chunk)
+                    while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
+                        stderrLine(String(decoding: partial[partial.startIndex..<newline], as: UTF8.self))
+                        partial.removeSubrange(partial.startIndex...newline)
+                    }
+                }
+            } else {
+                errData = err.fileHandleForReading.readDataToEndOfFile()
+            }
             group.leave()
         }
         let outData = out.fileHandleForReading.readDataToEndOfFile()

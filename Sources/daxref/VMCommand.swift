@@ -1,0 +1,176 @@
+import ArgumentParser
+import DaxrefKit
+import Foundation
+
+struct VMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vm",
+        abstract: "Boot a kernel with emulated pmem under QEMU and run daxref inside it.",
+        discussion: """
+            The guest runs this same daxref binary: the host's root is its read-only root (9p with a \
+            tmpfs overlay), and the current directory is shared writable at the same path, so \
+            `--json out.json` inside appears as out.json here. The guest command's stdout and \
+            stderr are streamed to yours; progress goes to stderr on a terminal.
+
+            KERNEL SPEC
+              6.1, 6.12, 7.2 …    newest Debian kernel of that series (bookworm, backports, trixie, sid)
+              6.1.158-1           an exact Debian package version
+              PATH/bzImage        your own build; add --modules DIR for its modules
+                                  (DIR = lib/modules/<release> or an INSTALL_MOD_PATH root)
+            Debian kernels are downloaded with apt (a private apt state, the archive from your apt \
+            sources) into ${XDG_CACHE_HOME:-~/.cache}/daxref and reused.
+
+            Before the command, the guest provisions pmem: devdax at 4K and 2M, fsdax with ext4 \
+            and xfs mounted -o dax (under /mnt/daxref), and a non-DAX block device (--provision).
+
+            EXIT STATUS
+              the guest command's own status (daxref: 0 pass, 1 fail, 4 skip), or
+              80  setup failed on the host (kernel fetch, initramfs, QEMU)
+              81  the guest did not boot (after retries)
+              82  the guest kernel panicked, oopsed or hit a BUG (console excerpt printed)
+              83  timeout: the guest hung; QEMU was killed
+            With --matrix: 0 if every kernel returned 0, else the first failure's status.
+
+            EXAMPLES
+              daxref vm --kernel 6.1 -- inventory --verify
+              daxref vm --matrix 6.1,7.2 -- inventory --json
+              daxref vm --kernel ~/linux/arch/x86/boot/bzImage --modules /tmp/mods -- inventory
+            """)
+
+    @Option(help: ArgumentHelp("Kernel to boot (see KERNEL SPEC).", valueName: "spec"))
+    var kernel: String?
+
+    @Option(help: ArgumentHelp("Comma-separated kernel specs: run the same command on each.", valueName: "specs"))
+    var matrix: String?
+
+    @Option(help: ArgumentHelp("Modules of an own-built kernel.", valueName: "dir"))
+    var modules: String?
+
+    @Option(help: "Emulated pmem: nvdimm (QEMU NVDIMM with labels, ACPI NFIT) or e820 (memmap=).")
+    var pmem: PmemOrigin = .nvdimm
+
+    @Option(help: ArgumentHelp(
+        "What to provision before the command, comma-separated: devdax4k, devdax2m, devdax1g (needs room), ext4, xfs (fsdax mounted -o dax), blk (non-DAX virtio disk), blkfs (ext4 on it), btt; or none.",
+        valueName: "list"))
+    var provision = "devdax4k,devdax2m,ext4,xfs,blk"
+
+    @Option(help: "Accelerator: auto (KVM only once a boot proved it works, else TCG), tcg, kvm.")
+    var accel: VMRunner.Accel = .auto
+
+    @Option(help: ArgumentHelp("QEMU CPU model (default: one every supported series boots under TCG).", valueName: "model"))
+    var cpu: String?
+
+    @Option(help: ArgumentHelp("Guest RAM in MiB.", valueName: "mib"))
+    var memory = 4096
+
+    @Option(help: ArgumentHelp("Wall-clock limit per boot, seconds; QEMU is killed after it.", valueName: "seconds"))
+    var timeout: Double = 900
+
+    @Option(help: ArgumentHelp("Extra host directory shared writable at the same path (repeatable).", valueName: "dir"))
+    var share: [String] = []
+
+    @Option(help: ArgumentHelp("Keep the guest's serial console in this file.", valueName: "file"))
+    var consoleLog: String?
+
+    @Flag(help: "No progress output, even on a terminal.")
+    var quiet = false
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The daxref command to run in the guest (after --).", valueName: "daxref-arguments"))
+    var command: [String] = []
+
+    func validate() throws {
+        guard (kernel == nil) != (matrix == nil) else {
+            throw ValidationError("give exactly one of --kernel SPEC or --matrix SPEC,SPEC…")
+        }
+        guard !command.isEmpty else {
+            throw ValidationError("no guest command: add `-- <daxref arguments>`, e.g. `-- inventory`")
+        }
+        if modules != nil, matrix != nil {
+            throw ValidationError("--modules goes with --kernel PATH/bzImage, not --matrix")
+        }
+        let known: Set = ["devdax4k", "devdax2m", "devdax1g", "ext4", "xfs", "blk", "blkfs", "btt", "none"]
+        for word in provisionWords where !known.contains(word) {
+            throw ValidationError("unknown --provision item '\(word)' (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        guard timeout > 0, memory >= 1024 else { throw ValidationError("--timeout must be > 0 and --memory ≥ 1024") }
+    }
+
+    private var provisionWords: [String] {
+        provision.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+    }
+
+    func run() throws {
+        let progress = Progress(quiet: quiet)
+        let runner: VMRunner
+        do { runner = VMRunner(scripts: try ScriptsDirectory(), cache: CacheDirectory()) } catch {
+            printError("daxref vm: \(error)")
+            throw ExitCode(error.exitCode)
+        }
+        var options = VMRunner.Options(command: command, progress: progress)
+        options.pmem = pmem
+        options.provision = provisionWords.filter { $0 != "none" }
+        options.accel = accel
+        options.cpuModel = cpu
+        options.memoryMiB = memory
+        options.timeout = timeout
+        options.shares = share + outputDirectories(in: command)
+        options.keepConsole = consoleLog
+
+        let specs = matrix.map { $0.split(separator: ",").map(String.init) } ?? [kernel!]
+        var results: [(spec: String, status: Int32, line: String)] = []
+        for spec in specs {
+            let request: KernelRequest =
+                spec.contains("/") || FileManager.default.fileExists(atPath: spec)
+                ? .local(bzImage: spec, modules: modules) : .debian(spec)
+            do {
+                let guest = try runner.resolve(request, progress: progress)
+                let initrd = try runner.initramfs(for: guest, progress: progress)
+                let outcome = try runner.run(guest, initrd: initrd, options: options)
+                let times = outcome.timings.map { "\($0.0)=\(String(format: "%.1f", $0.1))" }.joined(separator: " ")
+                results.append((spec, outcome.exitCode,
+                    "kernel=\(spec) release=\(guest.release) accel=\(outcome.accel) exit=\(outcome.exitCode) \(times)"))
+            } catch {
+                printError("daxref vm: \(spec): \(error)")
+                results.append((spec, error.exitCode, "kernel=\(spec) exit=\(error.exitCode) error=\(errorKind(error))"))
+            }
+            printError("daxref-vm: " + results.last!.line)
+        }
+        if specs.count > 1 {
+            printError("\nmatrix summary")
+            for result in results {
+                printError("  \(result.spec.padding(toLength: 8, withPad: " ", startingAt: 0)) "
+                    + (result.status == 0 ? "ok" : "exit \(result.status)") + "   " + result.line)
+            }
+        }
+        if let failure = results.first(where: { $0.status != 0 }) { throw ExitCode(failure.status) }
+    }
+
+    private func errorKind(_ error: VMError) -> String {
+        switch error {
+        case .setup: "setup"
+        case .boot: "boot"
+        case .guestFault: "guest-fault"
+        case .timeout: "timeout"
+        }
+    }
+
+    /// Directories of report files the guest command writes (--json/--ktap/--junit F), so they
+    /// appear at the same path on the host even outside the current directory.
+    private func outputDirectories(in arguments: [String]) -> [String] {
+        let flags: Set = ["--json", "--ktap", "--junit", "--output"]
+        var directories: [String] = []
+        for (index, argument) in arguments.enumerated() {
+            var value: String?
+            if flags.contains(argument), index + 1 < arguments.count { value = arguments[index + 1] }
+            if let eq = argument.firstIndex(of: "="), flags.contains(String(argument[..<eq])) {
+                value = String(argument[argument.index(after: eq)...])
+            }
+            guard let value, value.hasPrefix("/") else { continue }
+            directories.append(URL(fileURLWithPath: value).deletingLastPathComponent().path)
+        }
+        return directories
+    }
+}
+
+extension PmemOrigin: ExpressibleByArgument {}
+extension VMRunner.Accel: ExpressibleByArgument {}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what is missing, builds, runs the unit tests, then the
+# VM integration tests on an old-era and a new-era kernel (real kernels, emulated pmem, TCG).
+#   DAXREF_VM_KERNELS="6.1,7.2"   kernels for the VM tests (default); "" skips them (reported as skipped)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+swift build
+export DAXREF_BIN="$PWD/.build/debug/daxref"
+export DAXREF_VM_KERNELS="${DAXREF_VM_KERNELS-6.1,7.2}"
+[ -n "$DAXREF_VM_KERNELS" ] || echo "test.sh: DAXREF_VM_KERNELS is empty: VM integration tests will be skipped" >&2
+swift test
