@@ -47,8 +47,24 @@ OPTIONAL_MODULES="crc32c_generic crc32c_intel nd_e820 virtio_blk loop kmem ${DAX
 
 [ -d "$KDIR" ] || die "kernel dir $KDIR does not exist"
 [ -e "$KDIR/vmlinuz" ] || die "$KDIR/vmlinuz missing"
-MODDIR=$(readlink -f "$KDIR/modules") || die "$KDIR/modules missing"
-[ -d "$MODDIR" ] || die "$KDIR/modules is not a directory"
+MODDIR=
+# KDIR/modules is lib/modules/<release> itself, or a root holding
+# lib/modules/<release>; a fetch-kernel.sh manifest (modules=...) wins.
+if [ -f "$KDIR/manifest" ]; then
+  MODDIR=$(sed -n 's/^modules=//p' "$KDIR/manifest" | head -1)
+  [ -n "$MODDIR" ] && [ ! -d "$MODDIR" ] && MODDIR=
+fi
+if [ -z "$MODDIR" ]; then
+  MODDIR=$(readlink -f "$KDIR/modules") || die "$KDIR/modules missing"
+  [ -d "$MODDIR" ] || die "$KDIR/modules is not a directory"
+  if [ ! -d "$MODDIR/kernel" ] && [ -d "$MODDIR/lib/modules" ]; then
+    set -- "$MODDIR"/lib/modules/*/
+    [ $# -eq 1 ] && [ -d "$1" ] || die "expected exactly one release under $MODDIR/lib/modules"
+    MODDIR=${1%/}
+    set -- "$KDIR" "$OUT"
+  fi
+fi
+MODDIR=$(readlink -f "$MODDIR")
 [ -f "$INIT_SRC" ] || die "init script $INIT_SRC missing"
 [ -x "$BUSYBOX" ] || die "busybox $BUSYBOX missing (apt-get install busybox-static)"
 if ldd "$BUSYBOX" >/dev/null 2>&1; then die "$BUSYBOX is dynamically linked; need busybox-static"; fi

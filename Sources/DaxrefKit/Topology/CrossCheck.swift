@@ -49,6 +49,8 @@ public struct CrossCheck: Sendable {
             check(dev, "size", namespace.size, object["size"])
             check(dev, "align", namespace.align, object["align"])
             check(dev, "uuid", namespace.uuid, object["uuid"])
+            check(dev, "name", namespace.name, object["name"])
+            check(dev, "enabled", namespace.enabled, (object["state"] as? String).map { $0 != "disabled" } ?? true)
             check(dev, "blockdev", namespace.blockdev, object["blockdev"])
             check(dev, "chardev", namespace.chardev, object["chardev"])
         }
@@ -77,7 +79,7 @@ public struct CrossCheck: Sendable {
     private mutating func check<T: CustomStringConvertible>(_ object: String, _ field: String, _ ours: T?, _ theirs: Any?) {
         guard let theirs, !(theirs is NSNull) else { return }
         compared += 1
-        let theirText = Self.number(theirs).map(String.init) ?? "\(theirs)"
+        let theirText = theirs is String || theirs is Bool ? "\(theirs)" : Self.number(theirs).map(String.init) ?? "\(theirs)"
         let ourText = ours.map(\.description) ?? "absent"
         if ourText != theirText {
             disagreements.append(Disagreement(object: object, field: field, ours: ourText, theirs: theirText))
@@ -96,8 +98,9 @@ public struct CrossCheck: Sendable {
     }
 
     static func number(_ value: Any?) -> UInt64? {
-        guard let number = value as? NSNumber, !(value is Bool) else { return nil }
-        return number.uint64Value
+        // ndctl prints no booleans in the fields compared here; on Linux a JSON 0 also matches
+        // `is Bool`, so that test would drop real zeros.
+        (value as? NSNumber)?.uint64Value
     }
 
     /// Every JSON object at any depth: the tools print a bare object or an array depending on count.

@@ -54,16 +54,24 @@ public struct Namespace: Codable, Sendable, Equatable {
     /// Raw namespace size before any memmap reserve.
     public var rawSize: UInt64
     public var align: UInt64?
+    /// The uuid ndctl shows: the pfn / dax device's for fsdax and devdax, else the namespace's.
     public var uuid: String?
+    /// The namespace's own (label) uuid.
+    public var rawUUID: String?
+    /// The label's alt name (`ndctl create-namespace --name`).
+    public var name: String?
     public var blockdev: String?
     /// The device-dax character devices of a devdax namespace (`dax0.0`).
     public var chardev: String?
     public var numaNode: Int?
     public var targetNode: Int?
+    /// Active: the namespace, or the pfn / dax device that claims it, is enabled (ndctl omits
+    /// `"state":"disabled"` exactly then).
     public var enabled: Bool
 
     enum CodingKeys: String, CodingKey {
-        case dev, mode, map, size, align, uuid, blockdev, chardev, enabled
+        case dev, mode, map, size, align, uuid, name, blockdev, chardev, enabled
+        case rawUUID = "raw_uuid"
         case rawSize = "raw_size"
         case numaNode = "numa_node"
         case targetNode = "target_node"

@@ -48,19 +48,23 @@ extension NdctlContext {
             dev: string(ndctl_namespace_get_devname(ndns)) ?? "?",
             mode: mode(ndctl_namespace_get_mode(ndns)), map: nil, size: rawSize, rawSize: rawSize,
             align: nil, uuid: uuid { ndctl_namespace_get_uuid(ndns, $0) },
+            rawUUID: uuid { ndctl_namespace_get_uuid(ndns, $0) },
+            name: nonEmpty(string(ndctl_namespace_get_alt_name(ndns))),
             blockdev: nonEmpty(string(ndctl_namespace_get_block_device(ndns))), chardev: nil,
             numaNode: node(ndctl_namespace_get_numa_node(ndns)),
             targetNode: node(ndctl_namespace_get_target_node(ndns)),
-            enabled: ndctl_namespace_is_enabled(ndns) != 0)
+            enabled: ndctl_namespace_is_active(ndns))
         if let pfn = ndctl_namespace_get_pfn(ndns) {
             result.map = location(ndctl_pfn_get_location(pfn))
             result.size = ndctl_pfn_get_size(pfn)
             result.align = UInt64(ndctl_pfn_get_align(pfn))
+            result.uuid = uuid { ndctl_pfn_get_uuid(pfn, $0) }
             result.blockdev = nonEmpty(string(ndctl_pfn_get_block_device(pfn))) ?? result.blockdev
         } else if let dax = ndctl_namespace_get_dax(ndns) {
             result.map = location(ndctl_dax_get_location(dax))
             result.size = ndctl_dax_get_size(dax)
             result.align = UInt64(ndctl_dax_get_align(dax))
+            result.uuid = uuid { ndctl_dax_get_uuid(dax, $0) }
             if let daxRegion = ndctl_dax_get_daxctl_region(dax) {
                 result.chardev = chain(first: daxctl_dev_get_first(daxRegion), next: daxctl_dev_get_next)
                     .compactMap { string(daxctl_dev_get_devname($0)) }.first

@@ -13,13 +13,17 @@ struct RunDirectory {
 
     var stdoutFile: String { path + "/guest.stdout" }
     var stderrFile: String { path + "/guest.stderr" }
+    /// In /dev/shm (memory), not the run directory: the guest writes its pmem at memory speed.
+    let nvdimmBacking: String
 
     init(kernel: GuestKernel, options: VMRunner.Options, scripts: ScriptsDirectory) throws(VMError) {
+        Self.removeStale()
         var template = Array((NSTemporaryDirectory() + "/daxref-vm.XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw .setup("mkdtemp: \(Errno(rawValue: errno))")
         }
         path = String(cString: made)
+        nvdimmBacking = "/dev/shm/daxref-pmem." + (path as NSString).lastPathComponent
         let cwd = FileManager.default.currentDirectoryPath
         shares = Self.minimalShares([cwd] + options.shares)
 
@@ -27,9 +31,14 @@ struct RunDirectory {
         var files = [
             "cmd": "exec \(command)\n",
             "cwd": cwd + "\n",
+            "owner": "\(getpid())\n",
         ]
+        // init installs it as /boot/config-<release> in the guest.
+        if let config = kernel.config, let text = try? SystemFile.readString(FilePath(config)) {
+            files["config"] = text
+        }
         if !options.provision.isEmpty {
-            files["provision"] = "exec /bin/sh \(shellQuote(scripts.guestProvision)) "
+            files["provision"] = "exec \(shellQuote(scripts.guestProvision)) "
                 + options.provision.map(shellQuote).joined(separator: " ") + "\n"
         }
         for (name, text) in files {
@@ -39,10 +48,11 @@ struct RunDirectory {
         }
     }
 
-    /// Sparse backing files: an nvdimm per backing path and a 512 MiB scratch disk.
+    /// Sparse backing files: the nvdimm and a 256 MiB scratch disk.
     func createBackings(_ config: QemuConfiguration) throws(VMError) {
-        var files = config.nvdimmBackings.map { ($0, config.nvdimmSizeMiB) }
-        if let disk = config.scratchDisk { files.append((disk, 512)) }
+        var files: [(String, Int)] = []
+        if let nvdimm = config.nvdimmBacking { files.append((nvdimm, config.nvdimmSizeMiB)) }
+        if let disk = config.scratchDisk { files.append((disk, 256)) }
         for (file, mebibytes) in files {
             let fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
             guard fd >= 0, ftruncate(fd, off_t(mebibytes) << 20) == 0 else {
@@ -54,6 +64,21 @@ struct RunDirectory {
 
     func remove() {
         try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.removeItem(atPath: nvdimmBacking)
+    }
+
+    /// Run directories (and their /dev/shm backings) of daxref processes that no longer exist:
+    /// a daxref killed by a signal cannot clean up after itself (its QEMU dies with it).
+    static func removeStale() {
+        let temporary = NSTemporaryDirectory()
+        for name in (try? SystemFile.listDirectory(FilePath(temporary))) ?? [] where name.hasPrefix("daxref-vm.") {
+            let directory = temporary + "/" + name
+            guard let owner = (try? SystemFile.readAttribute(FilePath(directory + "/owner"))) ?? nil,
+                let pid = pid_t(owner), kill(pid, 0) != 0, errno == ESRCH
+            else { continue }
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(atPath: "/dev/shm/daxref-pmem." + name)
+        }
     }
 
     /// Drops shares inside another share (9p would show the outer one there anyway) and "/".

@@ -114,8 +114,8 @@ public struct VMRunner {
         config.memoryMiB = options.memoryMiB
         config.pmem = options.pmem
         config.shares = run.shares
-        config.nvdimmBackings = options.pmem == .nvdimm ? [run.path + "/nvdimm0.img"] : []
-        config.scratchDisk = run.path + "/scratch.img"
+        config.nvdimmBacking = options.pmem == .nvdimm ? run.nvdimmBacking : nil
+        config.scratchDisk = run.path + "/blk.img"
         try run.createBackings(config)
 
         let started = Date()
@@ -200,10 +200,8 @@ public struct VMRunner {
         throws(VMError) -> String
     {
         let output: Subprocess.Output
-        var showLine: (@Sendable (String) -> Void)? = nil
-        if progress.isInteractive {
-            showLine = { @Sendable line in progress.detail(line) }
-        }
+        var showLine: ((String) -> Void)? = nil
+        if progress.isInteractive { showLine = { line in progress.detail(line) } }
         do {
             output = try Subprocess.capture(["bash", script] + arguments, stderrLine: showLine)
         } catch { throw .setup("\(what): \(error)") }
