@@ -66,7 +66,9 @@ struct VMCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Wall-clock limit per boot, seconds; QEMU is killed after it.", valueName: "seconds"))
     var timeout: Double = 900
 
-    @Option(help: ArgumentHelp("Extra host directory shared writable at the same path (repeatable).", valueName: "dir"))
+    @Option(help: ArgumentHelp(
+        "Extra host directory shared writable at the same path (repeatable). Report paths given to the guest command (--json/--ktap/--junit F, --evidence DIR) are shared automatically.",
+        valueName: "dir"))
     var share: [String] = []
 
     @Option(help: ArgumentHelp("Keep the guest's serial console in this file.", valueName: "file"))
@@ -92,6 +94,9 @@ struct VMCommand: ParsableCommand {
         for word in provisionWords where !known.contains(word) {
             throw ValidationError("unknown --provision item '\(word)' (known: \(known.sorted().joined(separator: ", ")))")
         }
+        if pmem == .e820, provisionWords != ["none"] {
+            throw ValidationError("--pmem e820 gives two raw legacy regions that cannot be carved into namespaces; use it with --provision none (provisioning needs --pmem nvdimm)")
+        }
         guard timeout > 0, memory >= 1024 else { throw ValidationError("--timeout must be > 0 and --memory ≥ 1024") }
     }
 
@@ -113,7 +118,7 @@ struct VMCommand: ParsableCommand {
         options.cpuModel = cpu
         options.memoryMiB = memory
         options.timeout = timeout
-        options.shares = share + outputDirectories(in: command)
+        options.shares = share + (try outputDirectories(in: command))
         options.keepConsole = consoleLog
 
         let specs = matrix.map { $0.split(separator: ",").map(String.init) } ?? [kernel!]
@@ -154,19 +159,30 @@ struct VMCommand: ParsableCommand {
         }
     }
 
-    /// Directories of report files the guest command writes (--json/--ktap/--junit F), so they
-    /// appear at the same path on the host even outside the current directory.
-    private func outputDirectories(in arguments: [String]) -> [String] {
-        let flags: Set = ["--json", "--ktap", "--junit", "--output"]
+    /// Host directories for what the guest command writes, so it appears at the same path here:
+    /// the directory of a report file (--json/--ktap/--junit F), or a directory argument
+    /// (--evidence DIR), created here first. Relative paths are under the cwd, which is shared.
+    private func outputDirectories(in arguments: [String]) throws -> [String] {
+        let fileFlags: Set = ["--json", "--ktap", "--junit"]
+        let directoryFlags: Set = ["--evidence"]
         var directories: [String] = []
         for (index, argument) in arguments.enumerated() {
-            var value: String?
-            if flags.contains(argument), index + 1 < arguments.count { value = arguments[index + 1] }
-            if let eq = argument.firstIndex(of: "="), flags.contains(String(argument[..<eq])) {
+            var flag = argument, value: String?
+            if let eq = argument.firstIndex(of: "=") {
+                flag = String(argument[..<eq])
                 value = String(argument[argument.index(after: eq)...])
+            } else if index + 1 < arguments.count {
+                value = arguments[index + 1]
             }
             guard let value, value.hasPrefix("/") else { continue }
-            directories.append(URL(fileURLWithPath: value).deletingLastPathComponent().path)
+            if fileFlags.contains(flag) {
+                directories.append(URL(fileURLWithPath: value).deletingLastPathComponent().path)
+            } else if directoryFlags.contains(flag) {
+                do { try FileManager.default.createDirectory(atPath: value, withIntermediateDirectories: true) } catch {
+                    throw CLIError("cannot create \(value) for the guest to write into: \(error)")
+                }
+                directories.append(value)
+            }
         }
         return directories
     }

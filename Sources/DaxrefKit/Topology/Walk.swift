@@ -60,7 +60,12 @@ extension NdctlContext {
             result.align = UInt64(ndctl_pfn_get_align(pfn))
             result.uuid = uuid { ndctl_pfn_get_uuid(pfn, $0) }
             result.blockdev = nonEmpty(string(ndctl_pfn_get_block_device(pfn))) ?? result.blockdev
-        } else if let dax = ndctl_namespace_get_dax(ndns) {
+        } else if result.mode == .fsdax, ndctl_namespace_get_dax(ndns) == nil {
+            // A legacy (e820 / label-less raw) pmem namespace without a pfn device: the pmem driver
+            // puts its memmap in system RAM (drivers/nvdimm/pmem.c, pmem_attach_disk), as ndctl says.
+            result.map = .mem
+        }
+        if let dax = ndctl_namespace_get_dax(ndns) {
             result.map = location(ndctl_dax_get_location(dax))
             result.size = ndctl_dax_get_size(dax)
             result.align = UInt64(ndctl_dax_get_align(dax))
