@@ -73,6 +73,9 @@ public struct VMRunner {
         let path = cache.root + "/initramfs/\(kernel.cacheKey)-\(fingerprint).cpio.gz"
         if SystemFile.exists(FilePath(path)) { return path }
         progress.step("initramfs for \(kernel.release): building")
+        do {
+            try FileManager.default.createDirectory(atPath: cache.root + "/initramfs", withIntermediateDirectories: true)
+        } catch { throw .setup("cannot create \(cache.root)/initramfs: \(error)") }
         let kernelDirectory = try cache.kernelDirectory(for: kernel)
         _ = try runScript(scripts.buildInitramfs, [kernelDirectory, path], progress: progress, what: "build-initramfs")
         return path
@@ -91,7 +94,7 @@ public struct VMRunner {
             } catch .boot(let why) where attempt < options.bootAttempts || accel == "kvm" {
                 if accel == "kvm" && options.accel == .auto {
                     KVMProbe.recordFailure(cache: cache)
-                    options.progress.step("KVM did not boot the guest (\(why)); using TCG from now on")
+                    options.progress.warn("KVM did not boot the guest (\(why)); using TCG, now and in later runs")
                     accel = "tcg"
                     attempt = 0
                 } else {
@@ -133,7 +136,10 @@ public struct VMRunner {
         var stderrTail = FileTail(path: run.stderrFile)
         var lastLines: [String] = []
         let deadline = started.addingTimeInterval(options.timeout)
-        let bootDeadline = started.addingTimeInterval(options.bootTimeout)
+        // KVM is on probation until a boot worked: a working KVM reaches init in seconds, while the
+        // known failure (stock kernels hanging after "Booting from ROM") never does.
+        let bootLimit = accel == "kvm" && options.accel == .auto ? min(options.bootTimeout, 30) : options.bootTimeout
+        let bootDeadline = started.addingTimeInterval(bootLimit)
 
         func drainOutputs() {
             if let data = stdoutTail.read() { FileHandle.standardOutput.write(data) }
@@ -176,7 +182,7 @@ public struct VMRunner {
                 throw .guestFault("QEMU exited (\(status)) without an exit status from the guest; last console lines:\n" + lastLines.suffix(15).joined(separator: "\n"))
             }
             if !watcher.booted, Date() > bootDeadline {
-                throw .boot("no sign of init within \(Int(options.bootTimeout)) s")
+                throw .boot("no sign of init within \(Int(bootLimit)) s")
             }
             if Date() > deadline {
                 throw .timeout("no exit status within \(Int(options.timeout)) s (QEMU killed); last console lines:\n"
