@@ -54,7 +54,10 @@ if [ -f "$KDIR/manifest" ]; then
   MODDIR=$(sed -n 's/^modules=//p' "$KDIR/manifest" | head -1)
   [ -n "$MODDIR" ] && [ ! -d "$MODDIR" ] && MODDIR=
 fi
-if [ -z "$MODDIR" ]; then
+if [ -z "$MODDIR" ] && [ ! -e "$KDIR/modules" ]; then
+  # Everything built in (an own build without modules): no modules to ship.
+  MODDIR=none
+elif [ -z "$MODDIR" ]; then
   MODDIR=$(readlink -f "$KDIR/modules") || die "$KDIR/modules missing"
   [ -d "$MODDIR" ] || die "$KDIR/modules is not a directory"
   if [ ! -d "$MODDIR/kernel" ] && [ -d "$MODDIR/lib/modules" ]; then
@@ -64,14 +67,26 @@ if [ -z "$MODDIR" ]; then
     set -- "$KDIR" "$OUT"
   fi
 fi
-MODDIR=$(readlink -f "$MODDIR")
+[ "$MODDIR" = none ] || MODDIR=$(readlink -f "$MODDIR")
 [ -f "$INIT_SRC" ] || die "init script $INIT_SRC missing"
 [ -x "$BUSYBOX" ] || die "busybox $BUSYBOX missing (apt-get install busybox-static)"
 if ldd "$BUSYBOX" >/dev/null 2>&1; then die "$BUSYBOX is dynamically linked; need busybox-static"; fi
 for t in cpio modinfo depmod; do command -v $t >/dev/null || die "$t not found"; done
 
-# Kernel release: the modules dir is lib/modules/<release>; fall back to vermagic.
-REL=$(basename "$MODDIR")
+# bzImage setup header: "HdrS" at 0x202, kernel_version pointer (LE16) at 0x20E -> string at 0x200+ptr.
+bzimage_release() {
+  [ "$(dd if="$1" bs=1 skip=514 count=4 2>/dev/null)" = HdrS ] || return 1
+  local ptr
+  ptr=$(od -An -tu2 -j526 -N2 "$1" | tr -d ' ')
+  dd if="$1" bs=1 skip=$((512 + ptr)) count=128 2>/dev/null | tr '\0' '\n' | head -1 | awk '{print $1}'
+}
+
+# Kernel release: the modules dir is lib/modules/<release>; fall back to vermagic, then to the bzImage.
+if [ "$MODDIR" = none ]; then
+  REL=$(bzimage_release "$(readlink -f "$KDIR/vmlinuz")") || die "$KDIR/vmlinuz: no modules and not a bzImage"
+else
+  REL=$(basename "$MODDIR")
+fi
 case "$REL" in
   [0-9]*.*) ;;
   *) first=$(find "$MODDIR/" -name '*.ko*' -print -quit)
@@ -87,10 +102,14 @@ cleanup() { rm -rf "$STAGE"; rm -f "$TMPOUT"; }
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- modules
+ORDER=()
+if [ "$MODDIR" = none ]; then
+  mkdir -p "$STAGE/lib/modules/$REL"
+  : >"$STAGE/lib/modules/$REL/modules.daxref-order"
+else
 declare -A MODPATH=()     # module name -> path relative to MODDIR (as shipped)
 declare -A BUILTIN=()
 declare -A STATE=()       # name -> visiting|done|missing|builtin
-ORDER=()
 
 norm() { local n=${1##*/}; n=${n%%.ko*}; echo "${n//-/_}"; }
 
@@ -156,6 +175,7 @@ done
 depmod -b "$STAGE" "$REL" 2>"$STAGE/depmod.err" || { cat "$STAGE/depmod.err" >&2; die "depmod failed"; }
 grep -v -e '^$' "$STAGE/depmod.err" >&2 || true
 rm -f "$STAGE/depmod.err"
+fi
 
 # ---------------------------------------------------------------- busybox + init
 mkdir -p "$STAGE"/{bin,dev,proc,sys,run,tmp,mnt,root,etc,hostroot,newroot,rw} "$STAGE/usr"
