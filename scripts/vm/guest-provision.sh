@@ -34,6 +34,8 @@
 #   $DAXREF_RUN_DIR/provisioned.env    DAXREF_DEVDAX_4K=/dev/dax0.0 ...
 #   $DAXREF_RUN_DIR/provisioned.json   same as the console line:
 #   DAXREF-PROVISIONED: {"kernel":...,"devdax":{...},"fsdax":{...},"blk":{...},"skipped":{...}}
+# ext4/xfs modules are loaded by init in the background; mounting waits until
+# the file system shows up in /proc/filesystems.
 # Exits non-zero (and prints DAXREF-PROVISION-ERROR: ...) if something that was
 # asked for could not be provided, other than devdax1g for lack of room.
 set -uo pipefail

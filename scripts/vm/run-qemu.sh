@@ -31,32 +31,49 @@
 # 124 timeout; 255 the guest died without reporting (panic, QEMU error).
 #
 # ---------------------------------------------------------------- reference
-# Final QEMU argv (one run; RUN = per-run dir, e.g. /tmp/daxref-run.XXXXXX):
+# Final QEMU argv (RUN = per-run dir on the host, e.g. /tmp/daxref-run.XXXXXX;
+# RESULTS = results dir; stdin </dev/null):
 #   qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot
 #     -machine q35,nvdimm=on -accel tcg,thread=multi
-#     -cpu Haswell-noTSX,-pcid,-x2apic,-tsc-deadline,-invpcid,+pdpe1gb,+clflushopt,+clwb -smp 2
-#     -m 4G,slots=2,maxmem=8G
-#     -kernel KERNEL_DIR/vmlinuz -initrd INITRD -append "<cmdline below>"
+#     -cpu Haswell-noTSX,-pcid,-x2apic,-tsc-deadline,-invpcid,+pdpe1gb,+clflushopt,+clwb
+#     -smp 2 -m 4G,slots=2,maxmem=8192M              (maxmem = RAM + nvdimm size)
+#     -kernel KERNEL_DIR/vmlinuz -initrd INITRD -append "<kernel cmdline>"
 #     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
 #     -virtfs local,path=RUN,mount_tag=daxrun,security_model=none,multidevs=remap
 #     -virtfs local,path=RESULTS,mount_tag=results,security_model=none,multidevs=remap
 #     -object memory-backend-file,id=pmem0,share=on,mem-path=/dev/shm/daxref-pmem.XXXXXX,size=4G
 #     -device nvdimm,id=nvdimm0,memdev=pmem0,label-size=128K
-#     -drive file=RUN/blk.img,if=none,id=blk0,format=raw,cache=unsafe   (256M sparse)
+#     -drive file=RUN/blk.img,if=none,id=blk0,format=raw,cache=unsafe     (256M, sparse)
 #     -device virtio-blk-pci,drive=blk0,serial=daxref-blk
 #     -chardev stdio,id=con,signal=off,logfile=RUN/console.log -serial chardev:con
-#   (stdin </dev/null; maxmem = RAM + nvdimm size)
-# Kernel command line:
-#   console=ttyS0 loglevel=5 panic=-1 mitigations=off daxref.results=RESULTS
-#   (loglevel=5 shows KERN_WARNING and worse: WARN/BUG/Oops reach the console,
-#   info noise does not; panic=-1 + -no-reboot turn a panic into a QEMU exit)
-# RUN files: cmd ("cd"-less sh script with the quoted argv), cwd, provision
-#   ("exec .../guest-provision.sh WANT..."), blk.img; written back by the
+# Kernel cmdline:
+#   console=ttyS0 loglevel=5 panic=-1 mitigations=off tsc=unstable daxref.results=RESULTS
+#   loglevel=5: KERN_WARNING and worse reach the console (WARN/BUG/Oops and
+#     their traces), info noise does not; the full log is RUN/dmesg.txt.
+#   panic=-1 + -no-reboot: a panic ends QEMU at once (exit 255 here).
+#   tsc=unstable: REQUIRED under MTTCG.  Without it the kernel flips the
+#     sched_clock_stable static key at runtime (text_poke_bp with int3 while
+#     other vCPUs run) and TCG sometimes executes the stale int3: "Oops: int3"
+#     in sched_clock_cpu, seen on 7.2 (1 of 42 boots at -smp 4).  With it the
+#     key is never flipped (no "sched_clock: Marking stable"); clocksource=hpet.
+#   mitigations=off: no PTI/retpoline work, noticeably cheaper syscalls under TCG.
+# CPU: a fixed named model rather than "max" (which varies with the QEMU
+#   version and brings la57 etc.); the four removed flags are ones TCG cannot
+#   provide (QEMU would warn); pdpe1gb is needed for 1 GiB device-dax faults,
+#   clflushopt/clwb make the pmem flush paths the ones real pmem hosts use.
+# pmem: one NFIT nvdimm (4G backing file in /dev/shm, sparse; ~100-150 MB get
+#   touched), labelled by guest-provision.sh and carved into devdax 1G/2M/4K and
+#   two fsdax namespaces (ext4, xfs); the label area is the last 128K of the
+#   backing file, so a kept file (-k) keeps namespaces and file systems.
+# RUN files: cmd (sh script: exec 'arg0' 'arg1' ...), cwd, provision (sh
+#   script: exec .../guest-provision.sh WANT...), blk.img; written back by the
 #   guest: provisioned.env, provisioned.json, exit, dmesg.txt; console.log by QEMU.
-# Timings: see TIMINGS at the end of this header (filled in from measurements).
-# TIMINGS (2 host cores, TCG, host otherwise idle; 6.1.0-50 / 7.2.12):
-#   see scripts/vm/README or the helper's report; typical 6.1: QEMU start ->
-#   "booted" ~7 s, -> provisioned ~25 s, total for a trivial command ~28 s.
+# Timings (2 host cores, QEMU 7.2 TCG; "+" = wall seconds since QEMU start):
+#   initramfs build 3-5.5 s.  Host idle: "booted" +4.5..7, provisioned
+#   (devdax 4K/2M/1G, ext4+xfs dax, blk) +9..15, trivial command done +11..18.
+#   Host loaded (other QEMUs/compilers, load 3-6): booted +6..10,
+#   provisioned +22..32, total 24..34.  Guest uptime at "booted" 2-4 s;
+#   provisioning itself 6 s (idle) .. 22 s (loaded).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -143,7 +160,16 @@ ARGS=(
 START=$(date +%s.%N)
 "$QEMU" "${ARGS[@]}" </dev/null &
 QPID=$!
-( sleep "$TMO"; kill -TERM "$QPID" 2>/dev/null; sleep 5; kill -KILL "$QPID" 2>/dev/null ) &
+# Watchdog: its own stdout/stderr go to /dev/null (a leftover sleep must not
+# keep a caller's pipe open), and it kills its sleep when it is stopped.
+(
+  sp=
+  trap '[ -n "$sp" ] && kill "$sp" 2>/dev/null; exit 0' TERM
+  sleep "$TMO" & sp=$!; wait "$sp"
+  kill -TERM "$QPID" 2>/dev/null
+  sleep 5 & sp=$!; wait "$sp"
+  kill -KILL "$QPID" 2>/dev/null
+) </dev/null >/dev/null 2>&1 &
 WATCHDOG=$!
 wait "$QPID"; QRC=$?
 QPID=
