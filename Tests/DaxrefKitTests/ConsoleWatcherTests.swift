@@ -47,7 +47,9 @@ import Testing
     @Test(arguments: [
         ("[ 1.0] BUG: kernel NULL pointer dereference, address: 0000000000000008", ConsoleWatcher.Fault.bug),
         ("[ 1.0] kernel BUG at mm/memory.c:123!", .bug),
-        ("[ 1.0] general protection fault, probably for non-canonical address", .oops),
+        ("[ 1.0] general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] PREEMPT SMP NOPTI", .oops),
+        ("[    0.000000] Kernel panic - not syncing: VFS: Unable to mount root fs", .panic),
+        ("[   12.000001] WARNING: CPU: 1 PID: 212 at fs/dax.c:398 dax_disassociate_entry+0x5c/0x70", .warning),
         ("[ 1.0] int3: 0000 [#1] SMP NOPTI", .oops),
     ])
     func classifiesFaults(_ line: String, _ fault: ConsoleWatcher.Fault) {

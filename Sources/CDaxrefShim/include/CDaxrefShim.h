@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include "CDaxrefShim_workloads.h"
 
 struct ndctl_ctx;
 struct daxctl_ctx;

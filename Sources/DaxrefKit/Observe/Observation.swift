@@ -21,6 +21,20 @@ public struct ObservableKey: RawRepresentable, Hashable, Codable, Sendable, Comp
     public static func < (a: ObservableKey, b: ObservableKey) -> Bool { a.rawValue < b.rawValue }
 }
 
+/// As a dictionary key, an `ObservableKey` encodes as its string, so `Observations` is a JSON object
+/// keyed `"smaps.Rss"`, … rather than an array of alternating keys and values.
+extension ObservableKey: CodingKeyRepresentable {
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public var codingKey: any CodingKey { Key(stringValue: rawValue) }
+    public init?<T: CodingKey>(codingKey: T) { self.init(rawValue: codingKey.stringValue) }
+}
+
 /// What was observed for one key.
 public enum ObservedValue: Codable, Sendable, Equatable, CustomStringConvertible {
     case integer(Int64)

@@ -1,9 +1,7 @@
 /// Reads the guest's serial console line by line and says what happened: init's markers, and
 /// kernel faults (panic, oops, BUG, WARN) with the lines around them as evidence.
 public struct ConsoleWatcher: Sendable {
-    public enum Fault: String, Sendable, Codable {
-        case panic, oops, bug, warning
-    }
+    public typealias Fault = KernelFault
 
     public struct Incident: Sendable, Equatable {
         public var fault: Fault
@@ -57,19 +55,13 @@ public struct ConsoleWatcher: Sendable {
         return incident
     }
 
+    /// A console line is a kernel message behind a "[   12.345678] " timestamp (or init's own output).
     static func fault(in line: String) -> Fault? {
-        let text = line.drop { $0 == "[" || $0 == " " || $0.isNumber || $0 == "." || $0 == "]" }
-        if text.hasPrefix("Kernel panic - not syncing") { return .panic }
-        // Older kernels print the trap name alone ("int3: 0000 [#1] SMP"), newer ones "Oops: int3: ...".
-        if text.hasPrefix("Oops:") || text.hasPrefix("general protection fault")
-            || text.hasPrefix("BUG: unable to handle") || text.hasPrefix("int3: ")
-        {
-            return .oops
+        var message = Substring(line)
+        if message.hasPrefix("["), let close = message.firstIndex(of: "]") {
+            message = message[message.index(after: close)...].drop { $0 == " " }
         }
-        if text.hasPrefix("kernel BUG at") || text.hasPrefix("BUG:") { return .bug }
-        // "WARNING: CPU: 0 PID: 1 at fs/dax.c:398 dax_disassociate_entry+0x..." (the WARN headline).
-        if text.hasPrefix("WARNING:") { return .warning }
-        return nil
+        return KernelLogFindings.fault(in: String(message))
     }
 
     /// An excerpt runs to the end of the trace ("---[ end trace") or 40 lines, whichever is first.

@@ -1,0 +1,234 @@
+import Foundation
+import SystemPackage
+
+/// `daxref drive`: every selected workload on every selected backing, each step in its own helper
+/// process. Reports what happened and what was observed; no model, no verdicts.
+public struct DrivePlan: Sendable {
+    public var backings: [Backing]
+    /// Requested backings that are not there, with why (reported as skipped steps).
+    public var missing: [(name: String, reason: String)]
+    public var workloads: [Workload]
+    /// The glob the workloads were selected with (applies to full step IDs too).
+    public var workloadGlob: String
+    public var blockTarget: BlockTarget?
+    public var length: Int
+    /// Seconds per step before the harness gives up on its helper.
+    public var stepTimeout: Double
+    public var blockWait: Double
+    public var releaseWait: Double
+    public var perPageLists: Bool
+
+    public init(
+        backings: [Backing], missing: [(name: String, reason: String)] = [], workloadGlob: String = "*",
+        blockTarget: BlockTarget?, length: Int = StepRequest.defaultLength, stepTimeout: Double = 120,
+        blockWait: Double = 1, releaseWait: Double = 5, perPageLists: Bool = false
+    ) {
+        self.perPageLists = perPageLists
+        self.backings = backings
+        self.missing = missing
+        self.workloads = Workload.allCases
+        self.workloadGlob = workloadGlob
+        self.blockTarget = blockTarget
+        self.length = length
+        self.stepTimeout = stepTimeout
+        self.blockWait = blockWait
+        self.releaseWait = releaseWait
+    }
+
+    /// The steps this plan runs, in order: backings as given, workloads in declaration order.
+    public var requests: [StepRequest] {
+        backings.flatMap { backing in
+            workloads.filter { $0.matches(workloadGlob, backingID: backing.id) }.map {
+                StepRequest(
+                    backing: backing, workload: $0, length: length, blockTarget: blockTarget, blockWait: blockWait,
+                    releaseWait: releaseWait, perPageLists: perPageLists)
+            }
+        }
+    }
+}
+
+/// What `daxref drive --json` writes.
+public struct DriveReport: Codable, Sendable {
+    public static let currentSchemaVersion = 1
+    public var schemaVersion = DriveReport.currentSchemaVersion
+    public var kernel: KernelFingerprint
+    public var blockTarget: BlockTarget?
+    public var backings: [Backing]
+    public var steps: [StepResult]
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion, kernel, backings, steps
+        case blockTarget = "block_target"
+    }
+}
+
+public enum Drive {
+    /// The names `--backing` takes, and the backing IDs they select.
+    public static let backingNames: [(name: String, id: String)] = [
+        ("devdax4k", "devdax.4k"), ("devdax2m", "devdax.2m"), ("devdax1g", "devdax.1g"), ("ext4", "fsdax.ext4"),
+        ("xfs", "fsdax.xfs"), ("anon", "anon.private"), ("pagecache", "pagecache.tmpfs"),
+    ]
+
+    /// Device memory from the inventory (the first devdax device of each align, fsdax mounts of
+    /// ext4 and xfs whose DAX is not known to be off), then the two controls.
+    public static func availableBackings(_ inventory: Inventory) -> [Backing] {
+        var backings: [Backing] = []
+        var seen = Set<String>()
+        let devices = inventory.daxDevices.filter { $0.mode == .devdax && $0.enabled && $0.path != nil }.sorted { $0.chardev < $1.chardev }
+        for device in devices.sorted(by: { $0.align < $1.align }) {
+            let backing = Backing.deviceDax(path: device.path!, align: Int(device.align))
+            if seen.insert(backing.id).inserted { backings.append(backing) }
+        }
+        for mount in inventory.daxMounts.sorted(by: { $0.mountpoint < $1.mountpoint })
+        where ["ext4", "xfs"].contains(mount.fstype) && mount.statxDax != false {
+            let backing = Backing.fsdax(mountpoint: mount.mountpoint, fstype: mount.fstype)
+            if seen.insert(backing.id).inserted { backings.append(backing) }
+        }
+        return backings + [.anonymous, .pageCache()]
+    }
+
+    /// Resolves `--backing` names (comma-separated or repeated; `all`) against what is available.
+    public static func select(_ names: [String], from available: [Backing]) throws(DriveError) -> (backings: [Backing], missing: [(name: String, reason: String)]) {
+        let requested = names.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        if requested.isEmpty || requested.contains("all") { return (available, []) }
+        var backings: [Backing] = []
+        var missing: [(name: String, reason: String)] = []
+        for name in requested {
+            guard let id = backingNames.first(where: { $0.name == name })?.id else {
+                throw .unknownBacking(name, known: backingNames.map(\.name) + ["all"])
+            }
+            if let backing = available.first(where: { $0.id == id }) {
+                if !backings.contains(backing) { backings.append(backing) }
+            } else {
+                missing.append((id, "not provisioned here (see `daxref inventory`)"))
+            }
+        }
+        return (backings, missing)
+    }
+
+    /// The O_DIRECT target: DAXREF_BLK (a block device or a directory), else what the VM
+    /// provisioning wrote (DAXREF_BLK_MNT, then DAXREF_BLK_DEV), from the environment or from
+    /// $DAXREF_RUN_DIR/provisioned.env.
+    public static func blockTarget(environment: [String: String]) -> BlockTarget? {
+        var settings = environment
+        if let runDirectory = environment["DAXREF_RUN_DIR"],
+            let text = try? SystemFile.readString(FilePath(runDirectory).appending("provisioned.env"))
+        {
+            settings.merge(ProvisionedEnvironment.parse(text)) { fromEnvironment, _ in fromEnvironment }
+        }
+        for key in ["DAXREF_BLK", "DAXREF_BLK_MNT", "DAXREF_BLK_DEV"] {
+            guard let path = settings[key], !path.isEmpty, let attributes = try? StatxAttributes.of(FilePath(path)) else { continue }
+            switch attributes.mode & 0o170000 {
+            case 0o060000: return BlockTarget(path: path, kind: .device)
+            case 0o040000: return BlockTarget(path: path, kind: .directory)
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    /// Runs every step of `plan`, each in a helper: `executable drive --run-step <json>`.
+    /// `progress` sees each result as it comes.
+    public static func run(_ plan: DrivePlan, executable: String, progress: (StepResult) -> Void) -> DriveReport {
+        var steps: [StepResult] = []
+        for (name, reason) in plan.missing {
+            for workload in plan.workloads where workload.matches(plan.workloadGlob, backingID: name) {
+                let result = StepResult(id: name + "." + workload.rawValue, backing: name, workload: workload, status: .skipped, reason: reason)
+                steps.append(result)
+                progress(result)
+            }
+        }
+        for request in plan.requests {
+            let result: StepResult
+            if let reason = request.workload.skipReason(on: request.backing, blockTarget: request.blockTarget) {
+                result = .skipped(request.workload, on: request.backing, because: reason)
+            } else {
+                result = runStep(request, executable: executable, timeout: plan.stepTimeout)
+            }
+            steps.append(result)
+            progress(result)
+        }
+        return DriveReport(kernel: .current(), blockTarget: plan.blockTarget, backings: plan.backings, steps: steps)
+    }
+
+    /// One step in a helper, turned into a result whatever happened to the helper.
+    public static func runStep(_ request: StepRequest, executable: String, timeout: Double) -> StepResult {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = (try? encoder.encode(request)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        var helper = HelperProcess(argv: [executable, "drive", "--run-step", json], deadline: timeout)
+        helper.deliveredMarker = StepRunner.resultPrefix
+        let outcome: HelperProcess.Outcome
+        do { outcome = try helper.run() } catch {
+            return StepResult(id: request.id, backing: request.backing.id, workload: request.workload, status: .error,
+                              reason: "cannot start the helper \(executable): \(error)")
+        }
+        return result(of: outcome, for: request, timeout: timeout)
+    }
+
+    /// The step's result from what its helper did: its own result if it delivered one, else one
+    /// made from how it ended.
+    static func result(of outcome: HelperProcess.Outcome, for request: StepRequest, timeout: Double) -> StepResult {
+        if var delivered = StepRunner.parseResult(fromOutput: outcome.stdout) {
+            delivered.helperAbandoned = outcome.abandoned
+            delivered.samples += outcome.samples
+            return delivered
+        }
+        var result = StepResult(id: request.id, backing: request.backing.id, workload: request.workload, status: .error)
+        result.samples = outcome.samples
+        result.helperAbandoned = outcome.abandoned
+        let lastWords = outcome.stderr.split(separator: "\n").suffix(3).joined(separator: " | ")
+        switch outcome.exit {
+        case .signaled(let signal) where !outcome.timedOut:
+            result.status = .crashed
+            result.reason = "helper killed by signal \(signal)" + (lastWords.isEmpty ? "" : ": \(lastWords)")
+            result.observations[StepKeys.faultSignal] = .integer(Int64(signal))
+        case .exited(let code) where !outcome.timedOut:
+            result.reason = "helper exited \(code) without a result" + (lastWords.isEmpty ? "" : ": \(lastWords)")
+        default:
+            result.status = .timedOut
+            result.observations[StepKeys.stepTimedOut] = .flag(true)
+            result.reason = "no result within \(Int(timeout)) s" + (outcome.abandoned ? "; the helper could not be killed (D state) and was left behind" : "; helper killed")
+            if let blocked = outcome.samples.first(where: { $0.wait.map { $0.wchan != "0" } ?? false })?.wait {
+                result.observations[StepKeys.taskWchan] = .text(blocked.wchan)
+                result.observations[StepKeys.taskState] = .text(blocked.state)
+            }
+        }
+        return result
+    }
+}
+
+public enum DriveError: Error, CustomStringConvertible {
+    case unknownBacking(String, known: [String])
+
+    public var description: String {
+        switch self {
+        case .unknownBacking(let name, let known): "unknown backing `\(name)`; one of: \(known.joined(separator: ", "))"
+        }
+    }
+}
+
+/// `KEY=value` lines as guest-provision.sh writes them (printf %q quoting, which for the paths
+/// it writes is at most backslash escapes).
+enum ProvisionedEnvironment {
+    static func parse(_ text: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "="), !line.hasPrefix("#") else { continue }
+            let key = String(line[..<equals]).trimmingCharacters(in: .whitespaces)
+            var value = String(line[line.index(after: equals)...])
+            if value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 {
+                value = String(value.dropFirst().dropLast())
+            } else {
+                var unescaped = ""
+                var escaping = false
+                for character in value {
+                    if escaping || character != "\\" { unescaped.append(character); escaping = false } else { escaping = true }
+                }
+                value = unescaped
+            }
+            if !key.isEmpty { values[key] = value }
+        }
+        return values
+    }
+}

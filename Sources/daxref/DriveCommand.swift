@@ -1,0 +1,95 @@
+import ArgumentParser
+import DaxrefKit
+import Foundation
+
+/// `daxref drive`: runs the workloads on the provisioned memory and reports what the kernel did
+/// and showed. Hidden: the scenario runner (`daxref run`) is the user-facing way; this is the driver
+/// underneath, kept runnable for debugging one workload on one backing.
+struct DriveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drive",
+        abstract: "Run DAX workloads on every provisioned backing and record what was observed (no verdicts).",
+        discussion: """
+            Backings come from the inventory (the first devdax device of each align; ext4/xfs mounted \
+            -o dax) plus two controls: private anonymous memory and a tmpfs file. O_DIRECT goes to \
+            DAXREF_BLK (a block device or a directory on a non-DAX filesystem), else to what VM \
+            provisioning wrote in $DAXREF_RUN_DIR/provisioned.env (DAXREF_BLK_MNT, DAXREF_BLK_DEV).
+
+            Each step runs in a helper process (this binary again) with a deadline, so a SIGBUS, a \
+            hang, or a task stuck in D state costs one step, not the run. Step IDs are \
+            <backing>.<workload>, e.g. devdax.2m.iouring-register, fsdax.xfs.truncate.vmsplice.
+
+            EXIT STATUS
+              0  every step ran (or was skipped as not applicable)
+              1  a step could not be set up, crashed its helper, or timed out
+              4  nothing to run (no step selected)
+            """,
+        shouldDisplay: false)
+
+    @Option(
+        name: .customLong("backing"),
+        help: ArgumentHelp(
+            "devdax4k, devdax2m, devdax1g, ext4, xfs, anon, pagecache or all (repeatable, or comma-separated).",
+            valueName: "name"))
+    var backings: [String] = []
+
+    @Option(help: ArgumentHelp("Shell globs, comma-separated, over workload names or full step IDs (e.g. 'truncate.*,iouring*', 'fsdax.*').", valueName: "globs"))
+    var workload = "*"
+
+    @Option(help: ArgumentHelp("Write the full report (observations, checkpoints, task samples) as JSON here.", valueName: "file"))
+    var json: String?
+
+    @Option(help: ArgumentHelp("Mapping length per step in bytes (rounded up to the backing's alignment).", valueName: "bytes"))
+    var length = StepRequest.defaultLength
+
+    @Option(help: ArgumentHelp("Seconds per step before its helper is killed (or left behind if it cannot be).", valueName: "seconds"))
+    var timeout: Double = 120
+
+    @Option(help: ArgumentHelp("Seconds a truncate/punch/unlink/close may take before it counts as blocked.", valueName: "seconds"))
+    var blockWait: Double = 1
+
+    @Option(help: ArgumentHelp("Seconds to wait for a blocked call after each release (pipe drain, munmap).", valueName: "seconds"))
+    var releaseWait: Double = 5
+
+    @Flag(help: "Keep per-page lists (PFNs, kpagecount, kpageflags) in the JSON checkpoints, however long.")
+    var perPage = false
+
+    @Option(help: .hidden)
+    var runStep: String?
+
+    func run() throws {
+        if let runStep {
+            let request: StepRequest
+            do { request = try JSONDecoder().decode(StepRequest.self, from: Data(runStep.utf8)) } catch {
+                throw CLIError("--run-step: not a step request: \(error)")
+            }
+            StepRunner.runInHelper(request, deliver: StepRunner.emit)
+            return
+        }
+
+        let inventory: Inventory
+        do { inventory = try Inventory.read() } catch { throw CLIError("inventory: \(error)") }
+        let selection: (backings: [Backing], missing: [(name: String, reason: String)])
+        do { selection = try Drive.select(backings, from: Drive.availableBackings(inventory)) } catch {
+            throw ValidationError(error.description)
+        }
+        let plan = DrivePlan(
+            backings: selection.backings, missing: selection.missing, workloadGlob: workload,
+            blockTarget: Drive.blockTarget(environment: ProcessInfo.processInfo.environment), length: length,
+            stepTimeout: timeout, blockWait: blockWait, releaseWait: releaseWait, perPageLists: perPage)
+        if plan.requests.isEmpty && plan.missing.isEmpty {
+            printError("drive: no step matches --workload \(workload) on \(plan.backings.map(\.id).joined(separator: ", "))")
+            throw ExitCode(4)
+        }
+        let report = Drive.run(plan, executable: "/proc/self/exe") { step in
+            printError("drive: \(step.id): \(step.status.rawValue)" + (step.reason.map { " (\($0))" } ?? ""))
+        }
+        print(report.renderTable())
+        if let json {
+            do { try Data((try report.jsonString() + "\n").utf8).write(to: URL(fileURLWithPath: json)) } catch {
+                throw CLIError("cannot write \(json): \(error)")
+            }
+        }
+        if report.steps.contains(where: { [.error, .crashed, .timedOut].contains($0.status) }) { throw ExitCode.failure }
+    }
+}
