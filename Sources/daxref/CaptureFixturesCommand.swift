@@ -71,7 +71,7 @@ private struct FixtureCapture {
     }
 
     init(root: String, label: String?) throws {
-        let release = FixtureCapture.kernelRelease()
+        let release = KernelFingerprint.uname().release
         directory = root + "/" + release + (label.map { "-" + $0 } ?? "")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
@@ -372,10 +372,10 @@ private struct FixtureCapture {
 
     mutating func writeReadme() {
         var lines = [
-            "# Observer fixtures from Linux \(FixtureCapture.kernelRelease())",
+            "# Observer fixtures from Linux \(KernelFingerprint.uname().release)",
             "",
             "Captured by `daxref capture-proc-fixtures` inside `daxref vm` on \(ISO8601DateFormatter().string(from: Date())).",
-            "`uname -v`: \(FixtureCapture.kernelVersion())",
+            "`uname -v`: \(KernelFingerprint.uname().version)",
             "",
             "Files are raw copies (byte for byte) of the kernel files named in their file name:",
             "`vmstat-before` / `meminfo-before` before anything was mapped; `*-after-touch` after every",
@@ -443,18 +443,6 @@ private struct FixtureCapture {
 
     func attribute(_ path: String) -> String? {
         (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    static func kernelRelease() -> String {
-        var name = utsname()
-        uname(&name)
-        return withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    }
-
-    static func kernelVersion() -> String {
-        var name = utsname()
-        uname(&name)
-        return withUnsafeBytes(of: name.version) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 }
 

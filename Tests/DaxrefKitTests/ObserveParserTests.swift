@@ -127,7 +127,7 @@ private func malformedLine(_ body: () throws(ObserverError) -> Void) -> Int? {
     }
 
     @Test func readsThisProcessesOwnAnonymousPages() throws {
-        let pageSize = Int(Pagemap.systemPageSize)
+        let pageSize = systemPageSize
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 * pageSize, alignment: pageSize)
         defer { buffer.deallocate() }
         for offset in stride(from: 0, to: buffer.count, by: pageSize) { buffer[offset] = 1 }

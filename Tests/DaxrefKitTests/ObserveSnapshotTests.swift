@@ -14,9 +14,9 @@ import Glibc
         let base: UnsafeMutableRawPointer
         let length: Int
         init(pages: Int) {
-            length = pages * Int(Pagemap.systemPageSize)
+            length = pages * systemPageSize
             base = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
-            for offset in stride(from: 0, to: length, by: Int(Pagemap.systemPageSize)) { base.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self) }
+            for offset in stride(from: 0, to: length, by: systemPageSize) { base.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self) }
         }
         deinit { munmap(base, length) }
         var range: Range<UInt64> {

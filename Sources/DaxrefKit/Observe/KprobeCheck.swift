@@ -66,7 +66,7 @@ public enum KprobeCheck {
 
     public static func run(_ options: Options) -> KprobeCheckReport {
         var report = KprobeCheckReport(
-            kernelRelease: KernelFingerprint.current().release, available: true, unavailableReason: nil,
+            kernelRelease: KernelFingerprint.uname().release, available: true, unavailableReason: nil,
             staleSwept: [], targets: [], daxrefProbesRemaining: [])
         switch Tracefs.availableForKprobes() {
         case .failure(let why):
@@ -176,7 +176,7 @@ public enum KprobeCheck {
     /// The trace as the kernel printed it, with the facts needed to interpret it as `#` comments
     /// (which the parser ignores): what was probed, the vmemmap base and the page under test.
     static func writeRawTrace(directory: String, target: KprobeCheckReport.Target, page: KprobePage, captures: [KprobeCapture]) {
-        let release = KernelFingerprint.current().release
+        let release = KernelFingerprint.uname().release
         var text = "# kernel: \(release)\n# daxref kprobe-check \(target.kind) \(target.path) (\(target.mapFlags), \(target.mappingLength) bytes)\n"
         text += "# pfn: 0x\(String(page.pfn, radix: 16)) order \(page.compoundOrder)\n"
         if let info = target.session {

@@ -90,7 +90,7 @@ public enum Pagemap {
 
     /// Reads the entries for `range` (page-aligned outward) of process `pid`.
     public static func read(pid: Int32, range: Range<UInt64>) throws(ObserverError) -> PagemapRange {
-        let pageSize = systemPageSize
+        let pageSize = UInt64(systemPageSize)
         let first = range.lowerBound / pageSize
         let last = (range.upperBound + pageSize - 1) / pageSize
         let path = FilePath("/proc/\(pid)/pagemap")
@@ -131,6 +131,4 @@ public enum Pagemap {
         }
         return Array(buffer[0..<done])
     }
-
-    static var systemPageSize: UInt64 { UInt64(sysconf(Int32(_SC_PAGESIZE))) }
 }

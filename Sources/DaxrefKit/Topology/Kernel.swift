@@ -20,17 +20,23 @@ public struct KernelFingerprint: Codable, Sendable, Equatable {
         case configSource = "config_source"
     }
 
-    public static func current() -> KernelFingerprint {
+    /// uname(2) alone: what callers that only need the release should use (current() also reads
+    /// the command line and the whole kernel config).
+    public static func uname() -> (release: String, version: String, machine: String) {
         var names = utsname()
-        uname(&names)
+        Glibc.uname(&names)
         func field<T>(_ value: T) -> String {
             withUnsafeBytes(of: value) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         }
-        let release = field(names.release)
+        return (field(names.release), field(names.version), field(names.machine))
+    }
+
+    public static func current() -> KernelFingerprint {
+        let (release, version, machine) = uname()
         let cmdline = (try? SystemFile.readAttribute("/proc/cmdline")) ?? nil
         let found = KernelConfig.locate(release: release)
         return KernelFingerprint(
-            release: release, version: field(names.version), machine: field(names.machine),
+            release: release, version: version, machine: machine,
             cmdline: cmdline ?? "", configSource: found?.source,
             config: found.map { KernelConfig.relevant(in: $0.text) } ?? [:])
     }

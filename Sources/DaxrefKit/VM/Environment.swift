@@ -122,7 +122,7 @@ enum KVMProbe {
     }
 
     private static func marker(_ cache: CacheDirectory) -> String {
-        cache.root + "/kvm-unusable-" + KernelFingerprint.current().release
+        cache.root + "/kvm-unusable-" + KernelFingerprint.uname().release
     }
 }
 

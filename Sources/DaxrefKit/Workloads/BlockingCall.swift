@@ -71,11 +71,8 @@ struct WatchedCall {
             let sample = log.sample(pid: pid, tid: call.tid)
             if first == nil, let wait = sample.wait, call.ending == nil { first = wait }
         }
-        if let first {
-            log[StepKeys.taskWchan] = .text(first.wchan)
-            log[StepKeys.taskState] = .text(first.state)
-            log[StepKeys.taskStack] = first.stack.map { .list($0.map(ObservedValue.text)) } ?? .unavailable("stack not readable (needs root)")
-        }
+        // The task.* keys exactly as the observer defines them (StepKeys.task* name the same keys).
+        for (key, value) in first?.observations.values ?? [:] { log[key] = value }
         log.checkpoint("blocked", tid: call.tid)
     }
 
