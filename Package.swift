@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "daxref", targets: ["daxref"]),
         .library(name: "DaxrefKit", targets: ["DaxrefKit"]),
+        .executable(name: "daxref-bench-ref", targets: ["daxref-bench-ref"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,6 +42,8 @@ let package = Package(
                 "DaxrefKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The C side of `daxref bench`'s pin and snapshot cases: the same syscalls, no Swift.
+        .executableTarget(name: "daxref-bench-ref"),
         .testTarget(
             name: "DaxrefKitTests",
             dependencies: ["DaxrefKit"],

@@ -19,6 +19,10 @@ struct DriveCommand: ParsableCommand {
             hang, or a task stuck in D state costs one step, not the run. Step IDs are \
             <backing>.<workload>, e.g. devdax.2m.iouring-register, fsdax.xfs.truncate.vmsplice.
 
+            refcount-timeline installs tracefs kprobes (root, CONFIG_KPROBE_EVENTS; skipped without) \
+            and records the first page's real _refcount at each moment as kprobe.refcount.<moment>; \
+            every probe is removed at the end, also when the helper is killed.
+
             EXIT STATUS
               0  every step ran (or was skipped as not applicable)
               1  a step could not be set up, crashed its helper, or timed out
@@ -54,10 +58,20 @@ struct DriveCommand: ParsableCommand {
     @Flag(help: "Keep per-page lists (PFNs, kpagecount, kpageflags) in the JSON checkpoints, however long.")
     var perPage = false
 
+    @Option(help: ArgumentHelp(
+        "Write each refcount-timeline step's raw kprobe trace to DIR/<release>-timeline-<backing>.trace (parser fixtures).",
+        valueName: "dir", visibility: .hidden))
+    var kprobeTrace: String?
+
     @Option(help: .hidden)
     var runStep: String?
 
+    /// The create-namespace memmap steps on a spare namespace (NamespaceStepsEntry.swift).
+    @Option(help: .hidden)
+    var namespaceSteps: String?
+
     func run() throws {
+        if let namespaceSteps { return try runNamespaceSteps(namespaceSteps) }
         if let runStep {
             let request: StepRequest
             do { request = try JSONDecoder().decode(StepRequest.self, from: Data(runStep.utf8)) } catch {
@@ -67,6 +81,10 @@ struct DriveCommand: ParsableCommand {
             return
         }
 
+        if let kprobeTrace {
+            // Helpers inherit the environment; the step itself writes its trace.
+            setenv(TimelineWorkload.traceDirectoryVariable, kprobeTrace, 1)
+        }
         let inventory: Inventory
         do { inventory = try Inventory.read() } catch { throw CLIError("inventory: \(error)") }
         let selection: (backings: [Backing], missing: [(name: String, reason: String)])

@@ -21,7 +21,8 @@ struct VMCommand: ParsableCommand {
             sources) into ${XDG_CACHE_HOME:-~/.cache}/daxref and reused.
 
             Before the command, the guest provisions pmem: devdax at 4K and 2M, fsdax with ext4 \
-            and xfs mounted -o dax (under /mnt/daxref), and a non-DAX block device (--provision).
+            and xfs mounted -o dax (under /mnt/daxref), a spare raw namespace the guest command may \
+            reconfigure (DAXREF_SPARE_NAMESPACE), and a non-DAX block device (--provision).
 
             EXIT STATUS
               the guest command's own status (daxref: 0 pass, 1 fail, 4 skip), or
@@ -50,9 +51,9 @@ struct VMCommand: ParsableCommand {
     var pmem: PmemOrigin = .nvdimm
 
     @Option(help: ArgumentHelp(
-        "What to provision before the command, comma-separated: devdax4k, devdax2m, devdax1g (needs room), ext4, xfs (fsdax mounted -o dax), blk (non-DAX virtio disk), blkfs (ext4 on it), btt; or none.",
+        "What to provision before the command, comma-separated: devdax4k, devdax2m, devdax1g (needs room), spare (raw namespace to reconfigure), ext4, xfs (fsdax mounted -o dax), blk (non-DAX virtio disk), blkfs (ext4 on it), btt; or none.",
         valueName: "list"))
-    var provision = "devdax4k,devdax2m,ext4,xfs,blk"
+    var provision = "devdax4k,devdax2m,spare,ext4,xfs,blk"
 
     @Option(help: "Accelerator: auto (KVM only once a boot proved it works, else TCG), tcg, kvm.")
     var accel: VMRunner.Accel = .auto
@@ -63,8 +64,10 @@ struct VMCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Guest RAM in MiB.", valueName: "mib"))
     var memory = 4096
 
+    // The whole scenario suite runs in one boot; under TCG on a busy 2-core host it has taken 15 min.
+    // Hangs inside a scenario are bounded by `run` itself; this limit is the last resort.
     @Option(help: ArgumentHelp("Wall-clock limit per boot, seconds; QEMU is killed after it.", valueName: "seconds"))
-    var timeout: Double = 900
+    var timeout: Double = 2400
 
     @Option(help: ArgumentHelp(
         "Extra host directory shared writable at the same path (repeatable). Report paths given to the guest command (--json/--ktap/--junit F, --evidence DIR) are shared automatically.",
@@ -90,7 +93,7 @@ struct VMCommand: ParsableCommand {
         if modules != nil, matrix != nil {
             throw ValidationError("--modules goes with --kernel PATH/bzImage, not --matrix")
         }
-        let known: Set = ["devdax4k", "devdax2m", "devdax1g", "ext4", "xfs", "blk", "blkfs", "btt", "none"]
+        let known: Set = ["devdax4k", "devdax2m", "devdax1g", "spare", "ext4", "xfs", "blk", "blkfs", "btt", "none"]
         for word in provisionWords where !known.contains(word) {
             throw ValidationError("unknown --provision item '\(word)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -160,10 +163,10 @@ struct VMCommand: ParsableCommand {
     }
 
     /// Host directories for what the guest command writes, so it appears at the same path here:
-    /// the directory of a report file (--json/--ktap/--junit F), or a directory argument
+    /// the directory of a report file (--json/--ktap/--junit/--svg F), or a directory argument
     /// (--evidence DIR), created here first. Relative paths are under the cwd, which is shared.
     private func outputDirectories(in arguments: [String]) throws -> [String] {
-        let fileFlags: Set = ["--json", "--ktap", "--junit"]
+        let fileFlags: Set = ["--json", "--ktap", "--junit", "--svg"]
         let directoryFlags: Set = ["--evidence"]
         var directories: [String] = []
         for (index, argument) in arguments.enumerated() {

@@ -163,7 +163,13 @@ final class FakeTracefs: TracefsAccess, @unchecked Sendable {
         #expect(installed == [
             "daxref_4242/try_grab_folio", "daxref_4242/gup_put_folio", "daxref_4242/free_zone_device_folio",
             "daxref_4242/vmf_insert_page_mkwrite", "daxref_4242/ext4_break_layouts", "daxref_4242/ext4_break_layouts_ret",
+            "daxref_4242/sample",
         ])
+        // The sampler reads the page's words by absolute address, from the session's thread only.
+        let sampleLine = try #require(fake.probes.first { $0.name == "daxref_4242/sample" }?.line)
+        #expect(sampleLine.hasPrefix("p:daxref_4242/sample __x64_sys_getppid cnt0=@0x\(String(0xffff_d4c0_0000_0000 + UInt64(0x240000 * 64) + 52, radix: 16)):s32"))
+        #expect(fake.filters["daxref_4242/sample"] == "common_pid == 4242")
+        #expect(session.sampler != nil)
         #expect(fake.probes.first { $0.name.hasSuffix("ext4_break_layouts") }?.line.contains(" ext4:ext4_break_layouts") == true)
         #expect(fake.enabled["daxref_4242"] == installed)
         let pointer = 0xffff_d4c0_0000_0000 + UInt64(0x240000 * 64)
@@ -193,7 +199,7 @@ final class FakeTracefs: TracefsAccess, @unchecked Sendable {
         let without = FakeTracefs()
         let first = try KprobeSession.start(
             pages: [page], tracefs: without, symbols: symbols, layout: (.assumed, "no BTF"), processID: 1, isAlive: { _ in true })
-        #expect(without.probes.isEmpty)
+        #expect(without.probes.map(\.name) == ["daxref_1/sample"])
         #expect(first.info.missing.contains { $0.symbol == "__bio_release_pages" && $0.reason.contains("no BTF") })
         _ = first.close()
 
@@ -203,7 +209,7 @@ final class FakeTracefs: TracefsAccess, @unchecked Sendable {
         let with = FakeTracefs()
         let second = try KprobeSession.start(
             pages: [page], tracefs: with, symbols: symbols, layout: (layout, "btf"), processID: 1, isAlive: { _ in true })
-        #expect(with.probes.map(\.name) == ["daxref_1/__bio_release_pages"])
+        #expect(with.probes.map(\.name) == ["daxref_1/__bio_release_pages", "daxref_1/sample"])
         #expect(with.filters["daxref_1/__bio_release_pages"] != nil, "filtered on the resolved page like any page subject")
         #expect(second.targets["__bio_release_pages"]?.subject == .page("+0(+32(%di))", mayBeTail: true))
         _ = second.close()
@@ -215,7 +221,7 @@ final class FakeTracefs: TracefsAccess, @unchecked Sendable {
         let session = try start(fake)
         #expect(session.info.failed.count == 1)
         #expect(session.info.failed.first?.contains("gup_put_folio") == true)
-        #expect(fake.probes.count == 5)
+        #expect(fake.probes.count == 6, "five catalogue probes and the sampler")
         _ = session.close()
         #expect(fake.probes.isEmpty)
     }
@@ -261,10 +267,22 @@ final class FakeTracefs: TracefsAccess, @unchecked Sendable {
         fake.failingWrites["kprobe_events"] = .resourceBusy
         let report = session.close()
         #expect(!report.clean)
-        #expect(report.leftover.count == 6)
-        #expect(report.failures.count == 6)
+        #expect(report.leftover.count == 7)
+        #expect(report.failures.count == 7)
         fake.failingWrites = [:]
         fake.probes.removeAll()
+    }
+
+    @Test func withoutSamplingThereIsNoSampler() throws {
+        let fake = FakeTracefs()
+        let session = try KprobeSession.start(
+            pages: [page], sampling: false, tracefs: fake, symbols: symbols, layout: (.assumed, "test"), processID: 7,
+            isAlive: { _ in true })
+        #expect(!fake.probes.contains { $0.name.hasSuffix("/sample") })
+        #expect(session.sampler == nil)
+        session.sample()  // does nothing without the probe
+        _ = session.close()
+        #expect(fake.probes.isEmpty)
     }
 
     @Test func sweepRemovesOnlyDeadDaxrefGroups() {
@@ -283,6 +301,24 @@ final class FakeTracefs: TracefsAccess, @unchecked Sendable {
         #expect(removed == ["instance daxref_111", "group daxref_111 (2 of 2 probes removed)"])
         #expect(fake.probes.map(\.name) == ["daxref_222/try_grab_folio", "daxref_4242/mine", "other/try_grab_folio", "daxref_x/y"])
         #expect(fake.instances == ["daxref_222", "someone"])
+    }
+
+    @Test func driveSweepsWhatAKilledKprobeHelperLeft() {
+        let fake = FakeTracefs()
+        fake.probes = [("daxref_111/try_grab_folio", "p:daxref_111/try_grab_folio try_grab_folio"), ("daxref_111/sample", "p:daxref_111/sample __x64_sys_getppid")]
+        fake.instances = ["daxref_111"]
+        let killed = HelperProcess.Outcome(stdout: "", stderr: "", exit: .signaled(9), timedOut: true, samples: [], elapsedMilliseconds: 1)
+        var result = StepResult(id: "devdax.2m.refcount-timeline", backing: "devdax.2m", workload: .refcountTimeline, status: .timedOut)
+        Drive.sweepProbes(after: killed, into: &result, tracefs: fake, isAlive: { _ in false })
+        #expect(result.observations["kprobe.swept"] == .list([.text("instance daxref_111"), .text("group daxref_111 (2 of 2 probes removed)")]))
+        #expect(result.observations["kprobe.probes_remaining"] == .integer(0))
+        #expect(fake.probes.isEmpty && fake.instances.isEmpty)
+
+        // Other workloads, and helpers that delivered (they closed their own session), are left alone.
+        fake.probes = [("daxref_222/x", "p:daxref_222/x x")]
+        var other = StepResult(id: "devdax.2m.vmsplice", backing: "devdax.2m", workload: .vmsplice, status: .timedOut)
+        Drive.sweepProbes(after: killed, into: &other, tracefs: fake, isAlive: { _ in false })
+        #expect(other.observations["kprobe.swept"] == nil && fake.probes.count == 1)
     }
 
     @Test func definitionGroupAndEventParsing() {

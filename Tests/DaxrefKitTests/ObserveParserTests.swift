@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import Testing
 
 #if canImport(Glibc)
@@ -87,6 +88,28 @@ private func malformedLine(_ body: () throws(ObserverError) -> Void) -> Int? {
         #expect(try Smaps.parse("").isEmpty)
         #expect(malformedLine { () throws(ObserverError) in _ = try Smaps.parseRollup("") } == 0)
     }
+
+    private func parse(_ text: String, overlapping range: Range<UInt64>) throws(ObserverError) -> [SmapsVMA] {
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in try Smaps.parse(bytes, source: "smaps", overlapping: range) }
+    }
+
+    @Test func aRangeKeepsOnlyItsVMAsWithTheSameFields() throws {
+        let all = try Smaps.parse(vma)
+        let kept = try parse(vma, overlapping: 0x7f2c40400000..<0x7f2c40400800)
+        #expect(kept == [all[1]])
+        #expect(try parse(vma, overlapping: 0x7f2c3fff0000..<0x7f2c50000000) == all)
+        #expect(try parse(vma, overlapping: 0x1000..<0x2000).isEmpty)
+    }
+
+    @Test func aRangeStillChecksHeadersAndTheKeptFields() {
+        let garbageHeader = vma + "\n7f2c40401000-zz rw-p 00000000 00:00 0\n"
+        #expect(malformedLine { () throws(ObserverError) in _ = try parse(garbageHeader, overlapping: 0x7f2c40000000..<0x7f2c40001000) } == 14)
+        let garbageField = vma.replacingOccurrences(of: "Rss:                   0 kB", with: "Rss: zero kB")
+        #expect(malformedLine { () throws(ObserverError) in _ = try parse(garbageField, overlapping: 0x7f2c40000000..<0x7f2c40001000) } == 4)
+        // The field lines of a VMA that is left out are not read (documented): same format as the kept ones.
+        #expect((try? parse(garbageField, overlapping: 0x7f2c40400000..<0x7f2c40401000))?.count == 1)
+        #expect(malformedLine { () throws(ObserverError) in _ = try parse("Rss: 4 kB\n" + vma, overlapping: 0x1000..<0x2000) } == 1)
+    }
 }
 
 @Suite struct ObservePagemapTests {
@@ -171,6 +194,7 @@ private func malformedLine(_ body: () throws(ObserverError) -> Void) -> Int? {
     @Test func groupsConsecutivePFNsIntoRuns() {
         #expect(KernelPageFile.consecutiveRuns([1, 2, 3, 7, 8, 10]) == [1...3, 7...8, 10...10])
         #expect(KernelPageFile.consecutiveRuns([]) == [])
+        #expect(KernelPageFile.consecutiveRuns(Array(5..<70_005)) == [5...65_540, 65_541...70_004], "a run stops at 64 Ki PFNs")
     }
 }
 
@@ -382,12 +406,179 @@ private func malformedLine(_ body: () throws(ObserverError) -> Void) -> Int? {
 }
 
 @Suite struct ObserveEncodingTests {
-    @Test func observationsEncodeAsAnObjectKeyedByObservableKey() throws {
-        let observations = Observations(["smaps.Rss": .integer(4096), "task.wchan": .text("ext4_wait_dax_page")])
+    private func json(_ observations: Observations) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = String(decoding: try encoder.encode(observations), as: UTF8.self)
-        #expect(json.contains(#""smaps.Rss":{"#), "\(json)")
-        #expect(try JSONDecoder().decode(Observations.self, from: Data(json.utf8)) == observations)
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(observations), as: UTF8.self)
+    }
+
+    private func decode(_ json: String) throws -> Observations {
+        try JSONDecoder().decode(Observations.self, from: Data(json.utf8))
+    }
+
+    @Test func observationsAreAPlainObjectOfPlainValues() throws {
+        let observations = Observations([
+            "smaps.Rss": .integer(4096),
+            "kpageflags.values": .integer(Int64(bitPattern: 0x8000_0000_0010_0000)),
+            "snapshot.vmstat_refreshed": .flag(true),
+            "task.wchan": .text("ext4_wait_dax_page"),
+            "snapshot.page_walks": .list([.text("pagemap"), .integer(0), .flag(false), .list([]), .unavailable("EOF")]),
+            "vmstat.nr_memmap_pages": .unavailable("not in what the kernel printed"),
+        ])
+        let expected = #"{"kpageflags.values":-9223372036853727232,"smaps.Rss":4096,"#
+            + #""snapshot.page_walks":["pagemap",0,false,[],{"unavailable":"EOF"}],"snapshot.vmstat_refreshed":true,"#
+            + #""task.wchan":"ext4_wait_dax_page","vmstat.nr_memmap_pages":{"unavailable":"not in what the kernel printed"}}"#
+        #expect(try json(observations) == expected)
+        #expect(try decode(expected) == observations)
+    }
+
+    @Test func numbersBoolsAndStringsStayApartOnTheWayBack() throws {
+        // 0/1 must not come back as false/true (or the reverse), nor "1" as a number.
+        let observations = Observations([
+            "a.zero": .integer(0), "a.one": .integer(1), "a.false": .flag(false), "a.true": .flag(true),
+            "a.text": .text("1"), "a.min": .integer(.min), "a.max": .integer(.max), "a.empty": .text(""),
+        ])
+        #expect(try decode(try json(observations)) == observations)
+        #expect(try json(Observations()) == "{}")
+    }
+
+    @Test(arguments: [
+        #"{"smaps.Rss":{"integer":{"_0":4096}}}"#,  // the schema-1 form
+        #"{"values":{"smaps.Rss":4096}}"#,  // a wrapper object is not a value
+        #"{"smaps.Rss":1.5}"#, #"{"smaps.Rss":null}"#, #"{"smaps.Rss":{"unavailable":3}}"#, #"{"smaps.Rss":18446744073709551616}"#,
+        #"["smaps.Rss",4096]"#,
+    ])
+    func otherShapesAreDecodingErrors(_ json: String) {
+        #expect(throws: DecodingError.self) { try decode(json) }
+    }
+}
+
+@Suite struct ObserveProcBytesTests {
+    @Test func numbersAreStrict() {
+        ProcBytes.with("18446744073709551615") { #expect($0.decimal == .max) }
+        ProcBytes.with("18446744073709551616") { #expect($0.decimal == nil, "overflow is not a number") }
+        for text in ["", "-1", "+1", "1 ", " 1", "1a", "１"] {
+            ProcBytes.with(text) { #expect($0.decimal == nil, "\(text.debugDescription)") }
+        }
+        ProcBytes.with("-9223372036854775807") { #expect($0.counter == -.max) }
+        ProcBytes.with("-18446744073709551615") { #expect($0.counter == nil, "below what a long holds") }
+        ProcBytes.with("-") { #expect($0.counter == nil) }
+        ProcBytes.with("18446744073709551615") { #expect($0.counter == -1, "a drifted %lu counter") }
+        ProcBytes.with("0x240000000") { #expect($0.hex == 0x2_4000_0000) }
+        ProcBytes.with("7fFF") { #expect($0.hex == 0x7fff) }
+        ProcBytes.with("ffffffffffffffff") { #expect($0.hex == .max) }
+        for text in ["", "0x", "1ffffffffffffffff", "-0", "+f", "0x-1", "g"] {
+            ProcBytes.with(text) { #expect($0.hex == nil, "\(text.debugDescription)") }
+        }
+    }
+
+    @Test func fieldsQuantitiesAndColonFields() {
+        ProcBytes.with(" a\tb  c ") { #expect($0.fields.map(\.string) == ["a", "b", "c"]) }
+        ProcBytes.with("") { #expect($0.fields.isEmpty) }
+        ProcBytes.with("12 kB") { #expect($0.quantity == ProcQuantity(12, .kilobytes)) }
+        ProcBytes.with("12") { #expect($0.quantity == ProcQuantity(12, .none)) }
+        for text in ["", "kB", "12 MB", "12 kB x", "x kB"] {
+            ProcBytes.with(text) { #expect($0.quantity == nil, "\(text.debugDescription)") }
+        }
+        ProcBytes.with("VmRSS:\t  1234 kB \n") { bytes in
+            #expect(bytes.colonField?.name.string == "VmRSS")
+            #expect(bytes.colonField?.value.string == "1234 kB")
+        }
+        for text in [":1", "a b: 1", "no colon"] {
+            ProcBytes.with(text) { #expect($0.colonField == nil, "\(text.debugDescription)") }
+        }
+        ProcBytes.with("7f00-8f00") { #expect($0.pair(separator: UInt8(ascii: "-")).map { [$0.0, $0.1] } == [0x7f00, 0x8f00]) }
+        for text in ["7f00", "7f00-8f00-9f00", "-8f00", "7f00-"] {
+            ProcBytes.with(text) { #expect($0.pair(separator: UInt8(ascii: "-")) == nil, "\(text.debugDescription)") }
+        }
+    }
+
+    @Test func linesAreNumberedAndBlankOnesSkipped() {
+        var seen: [(Int, String)] = []
+        ProcBytes.with("a\n\n  \t\nb\nc") { $0.forEachLine { number, line in seen.append((number, line.string)) } }
+        #expect(seen.map(\.0) == [1, 4, 5])
+        #expect(seen.map(\.1) == ["a", "b", "c"])
+        var none = 0
+        ProcBytes.with("") { $0.forEachLine { _, _ in none += 1 } }
+        ProcBytes.with([UInt8]()) { $0.forEachLine { _, _ in none += 1 } }
+        #expect(none == 0)
+    }
+
+    /// Seeded damage to the real fixtures: every parser must either parse or throw `.malformed`.
+    @Test func damagedFixturesGiveErrorsNotCrashes() throws {
+        var state: UInt64 = 0x9e37_79b9_7f4a_7c15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let alphabet = Array(" \t\n:-=0123456789abcdefxkBN()".utf8)
+        let release = try #require(ProcFixtures.releases.first)
+        let parsers: [(String, (String) throws(ObserverError) -> Void)] = [
+            ("smaps", { (text) throws(ObserverError) in _ = try Smaps.parse(text) }),
+            ("maps", { (text) throws(ObserverError) in _ = try ProcMaps.parse(text) }),
+            ("numa_maps", { (text) throws(ObserverError) in _ = try NumaMaps.parse(text) }),
+            ("vmstat-before", { (text) throws(ObserverError) in _ = try VMStat.parse(text) }),
+            ("meminfo-before", { (text) throws(ObserverError) in _ = try MemInfo.parse(text) }),
+            ("status", { (text) throws(ObserverError) in _ = try ProcStatus.parse(text) }),
+            ("kmsg.txt", { (text) throws(ObserverError) in _ = try KernelLogRecord.parseDump(text) }),
+        ]
+        var failures = 0
+        for (name, parse) in parsers {
+            let original = Array(try ProcFixtures.text(release, name).utf8.prefix(4000))
+            for _ in 0..<150 {
+                var bytes = original
+                for _ in 0...next(4) {
+                    let at = next(bytes.count)
+                    switch next(3) {
+                    case 0: bytes[at] = alphabet[next(alphabet.count)]
+                    case 1: bytes.remove(at: at)
+                    default: bytes.removeSubrange(at..<min(bytes.count, at + next(30)))
+                    }
+                    if bytes.isEmpty { break }
+                }
+                do { try parse(String(decoding: bytes, as: UTF8.self)) } catch {
+                    guard case .malformed(let source, let line, _) = error, !source.isEmpty, line >= 0 else {
+                        Issue.record("\(name): \(error)")
+                        continue
+                    }
+                    failures += 1
+                }
+            }
+        }
+        #expect(failures > 100, "the damage is mostly noticed (\(failures) of \(parsers.count * 150))")
+    }
+}
+
+@Suite struct ObserveFileReadTests {
+    private func temporaryDirectory() throws -> String {
+        var template = Array("/tmp/daxref-observe-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        return String(cString: try #require(made))
+    }
+
+    @Test func readsWholeFilesLargerThanOneBuffer() throws {
+        let directory = try temporaryDirectory()
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        for size in [0, 1, 65_535, 65_536, 65_537, 300_001] {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            let path = directory + "/f\(size)"
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            #expect(try ObserverError.readBytes(path) == bytes, "\(size) bytes")
+            #expect(try SystemFile.readBytes(FilePath(path)) == bytes)
+        }
+        #expect(throws: ObserverError.unreadable(path: directory + "/none", .noSuchFileOrDirectory)) {
+            try ObserverError.readBytes(directory + "/none")
+        }
+    }
+
+    @Test func sysfsAttributesPresentAbsentAndUnreadable() throws {
+        let directory = try temporaryDirectory()
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        try Data("2097152\n".utf8).write(to: URL(fileURLWithPath: directory + "/align"))
+        try FileManager.default.createDirectory(atPath: directory + "/size", withIntermediateDirectories: false)
+        let object = try SysfsObject.read(FilePath(directory), names: ["align", "size", "resource"])
+        #expect(object.attributes == ["align": "2097152"])
+        #expect(object.unreadable == ["size": Errno.isDirectory.description], "a read that fails says why")
+        #expect(throws: ObserverError.self) { try SysfsObject.read(FilePath(directory + "/none"), names: ["align"]) }
     }
 }

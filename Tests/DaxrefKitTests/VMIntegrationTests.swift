@@ -50,4 +50,60 @@ struct VMIntegrationTests {
         #expect(check.agrees, "\(check.disagreements)")
         #expect(check.compared >= 20, "compared only \(check.compared) fields")
     }
+
+    /// `daxref bench --quick` in a guest with the default provisioning: every case is in the report
+    /// with numbers or an explicit reason, and what is provisioned is measured against its peer.
+    /// Structure only: speed is what the benchmark itself reports, as ratios.
+    @Test(arguments: vmKernels)
+    func benchQuickReportsEveryCase(_ spec: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("daxref-vmbench-\(spec)-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let json = directory + "/bench.json"
+        let result = try Subprocess.capture([
+            Self.daxref, "vm", "--quiet", "--kernel", spec, "--timeout", "1800", "--", "bench", "--quick", "--json", json,
+        ])
+        #expect(result.status == 0, "daxref vm -- bench exited \(result.status):\n\(result.stderr)")
+        let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        #expect(report.schemaVersion == BenchReport.currentSchemaVersion)
+        #expect(report.environment.kernel.release.hasPrefix(spec + "."))
+        #expect(report.environment.machine.virtualization.hasPrefix("qemu-"), "\(report.environment.machine)")
+        #expect(report.environment.pmem?.origin.contains("ACPI.NFIT") == true)
+        #expect(report.environment.blockTarget != nil)
+        #expect(report.settings.quick && report.settings.repetitions == 2)
+
+        // The default provisioning (devdax4k, devdax2m, ext4, xfs, blk) offers every one of these.
+        var provisioned: [String] = []
+        for backing in GuestBench.expectedBackingIDs {
+            provisioned += ["copy.\(backing).into", "copy.\(backing).out", "fault-in.\(backing)", "direct.\(backing).read", "direct.\(backing).write"]
+        }
+        provisioned += ["pin.anon.private", "snapshot.anon.private"]
+        let pinned = report.cases.first { $0.id.hasPrefix("pin.devdax.") }
+        #expect(pinned != nil, "a device-dax pin case: \(report.cases.map(\.id))")
+        if let pinned { provisioned += [pinned.id, "snapshot." + pinned.id.dropFirst("pin.".count)] }
+        let byID = Dictionary(report.cases.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for id in provisioned {
+            #expect(byID[id]?.status == .measured, "\(id): \(byID[id].map { "\($0.status) \($0.reason ?? "")" } ?? "missing")")
+        }
+        for benchCase in report.cases {
+            switch benchCase.status {
+            case .measured:
+                let ours = benchCase.ours?.summary
+                #expect(ours.map { $0.count == 2 && $0.min > 0 && $0.max.isFinite } == true, "\(benchCase.id): \(String(describing: ours))")
+                if benchCase.peer != nil {
+                    #expect(benchCase.peer?.summary?.median ?? 0 > 0, "\(benchCase.id)")
+                    #expect(benchCase.ratio != nil, "\(benchCase.id)")
+                }
+                if benchCase.goal != nil { #expect(benchCase.goalMet != nil, "\(benchCase.id)") }
+            case .unavailable:
+                #expect(!(benchCase.reason ?? "").isEmpty, "\(benchCase.id) is unavailable without a reason")
+            case .error:
+                Issue.record("\(benchCase.id): \(benchCase.reason ?? "error without a reason")")
+            }
+        }
+        // A refused pin is a result only when both sides were refused alike.
+        if let pinned, pinned.status == .measured {
+            #expect(pinned.ours?.outcome == pinned.peer?.outcome)
+        }
+    }
 }

@@ -147,6 +147,20 @@ import Glibc
         #expect(result.status == .timedOut)
         #expect(result.observations[StepKeys.stepTimedOut] == .flag(true))
         #expect(result.observations[StepKeys.taskState] == .text("S"))
+        #expect(result.observations[StepKeys.taskWchan] != nil)
+        // Root reads the kernel stack; anyone else gets the reason it is missing.
+        if geteuid() == 0 {
+            guard case .list(let frames)? = result.observations[StepKeys.taskStack] else {
+                Issue.record("no task.stack: \(String(describing: result.observations[StepKeys.taskStack]))")
+                return
+            }
+            #expect(!frames.isEmpty)
+        } else {
+            guard case .unavailable? = result.observations[StepKeys.taskStack] else {
+                Issue.record("task.stack should say why it is missing")
+                return
+            }
+        }
         #expect(!result.helperAbandoned)
     }
 
@@ -328,6 +342,9 @@ import Glibc
         #expect(!Workload.fork.matches("touch-*,iouring*", backingID: "anon.private"))
         #expect(Workload.directRead.skipReason(on: .anonymous, blockTarget: nil) != nil)
         #expect(Workload.directRead.skipReason(on: .anonymous, blockTarget: BlockTarget(path: "/tmp", kind: .directory)) == nil)
+        #expect(Workload.refcountTimeline.rawValue == "refcount-timeline")
+        #expect(Workload.refcountTimeline.skipReason(on: .anonymous, blockTarget: nil, kprobes: { .noTracefs })?.contains("tracefs") == true)
+        #expect(Workload.refcountTimeline.skipReason(on: .anonymous, blockTarget: nil, kprobes: { nil }) == nil)
         let plan = DrivePlan(backings: [.anonymous, .pageCache()], workloadGlob: "truncate.*", blockTarget: nil)
         #expect(plan.requests.map(\.id) == [
             "anon.private.truncate.mapped", "anon.private.truncate.vmsplice", "anon.private.truncate.vmsplice-unmapped",

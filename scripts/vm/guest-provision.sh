@@ -7,13 +7,18 @@
 # run directory's "provision" file, before the command.
 #
 # WANT items (arguments, or comma/space separated in $DAXREF_PROVISION;
-# default "devdax4k devdax2m devdax1g ext4 xfs blk"):
+# default "devdax4k devdax2m devdax1g spare ext4 xfs blk"):
 #   devdax4k   device-dax namespace, 4 KiB alignment         (size $DAXREF_SIZE_DEVDAX4K, 256M)
 #   devdax2m   device-dax namespace, 2 MiB alignment         (size $DAXREF_SIZE_DEVDAX2M, 256M)
 #   devdax1g   device-dax namespace, 1 GiB alignment; needs a 2 GiB extent in
 #              the region (the info block forces the data to the next 1 GiB
 #              boundary, so 2G of namespace gives one 1G page); skipped, and
 #              reported as skipped, when the region has no room
+#   spare      a raw namespace daxref may reconfigure and restore (create-namespace
+#              memmap steps); written as DAXREF_SPARE_NAMESPACE=namespaceX.Y, which
+#              in the guest is the opt-in (size $DAXREF_SIZE_SPARE, 2G: one 1 GiB
+#              page fits wherever it starts, after the 8 KiB info block); skipped,
+#              and reported as skipped, when the region has no room
 #   ext4       fsdax namespace + ext4 (-E stride=512,stripe_width=512) mounted
 #              -o dax at /mnt/daxref/ext4                     (size $DAXREF_SIZE_FSDAX, 512M)
 #   xfs        fsdax namespace + xfs (-d su=2m,sw=1, reflink=0, extsize 2m on
@@ -37,7 +42,7 @@
 # ext4/xfs modules are loaded by init in the background; mounting waits until
 # the file system shows up in /proc/filesystems.
 # Exits non-zero (and prints DAXREF-PROVISION-ERROR: ...) if something that was
-# asked for could not be provided, other than devdax1g for lack of room.
+# asked for could not be provided, other than devdax1g or spare for lack of room.
 set -uo pipefail
 
 RUN_DIR=${DAXREF_RUN_DIR:-/run/daxref}
@@ -47,9 +52,10 @@ SIZE_2M=${DAXREF_SIZE_DEVDAX2M:-256M}
 SIZE_1G=${DAXREF_SIZE_DEVDAX1G:-2G}
 SIZE_FS=${DAXREF_SIZE_FSDAX:-512M}
 SIZE_BTT=${DAXREF_SIZE_BTT:-256M}
+SIZE_SPARE=${DAXREF_SIZE_SPARE:-2G}
 REUSE=${DAXREF_PMEM_REUSE:-0}
 
-if [ $# -gt 0 ]; then WANT="$*"; else WANT=${DAXREF_PROVISION:-devdax4k devdax2m devdax1g ext4 xfs blk}; fi
+if [ $# -gt 0 ]; then WANT="$*"; else WANT=${DAXREF_PROVISION:-devdax4k devdax2m devdax1g spare ext4 xfs blk}; fi
 WANT=" $(echo "$WANT" | tr ',' ' ') "
 wants() { case "$WANT" in *" $1 "*) return 0;; esac; return 1; }
 
@@ -72,7 +78,7 @@ mkdir -p "$RUN_DIR"
 ENV_OUT=$RUN_DIR/provisioned.env
 : >"$ENV_OUT.tmp"
 setenv() { printf '%s=%q\n' "$1" "$2" >>"$ENV_OUT.tmp"; }
-J_DEVDAX= J_FSDAX= J_BLK= J_SKIP=
+J_DEVDAX= J_FSDAX= J_BLK= J_SKIP= J_SPARE=
 jadd() { # var json-fragment
   local cur=${!1}
   if [ -n "$cur" ]; then printf -v "$1" '%s,%s' "$cur" "$2"; else printf -v "$1" '%s' "$2"; fi
@@ -80,7 +86,7 @@ jadd() { # var json-fragment
 
 # ------------------------------------------------------------------ pmem region
 need_pmem=0
-for w in devdax4k devdax2m devdax1g ext4 xfs btt; do wants $w && need_pmem=1; done
+for w in devdax4k devdax2m devdax1g spare ext4 xfs btt; do wants $w && need_pmem=1; done
 
 REGION=
 if [ $need_pmem = 1 ]; then
@@ -194,8 +200,27 @@ fsdax() { # ext4|xfs
   jadd J_FSDAX "\"$fs\":{\"dev\":$(jstr /dev/$dev),\"namespace\":$(jstr "$ns"),\"mount\":$(jstr "$mp"),\"options\":$(jstr "$mopts"),\"statx_dax\":true,\"size\":$(bdev_bytes $dev)}"
 }
 
-# Largest first: the 1 GiB namespace wants a 1 GiB-aligned start.
+spare() { # a raw namespace for reconfiguration -> DAXREF_SPARE_NAMESPACE
+  local ns dev mode
+  if [ -z "$(ns_by_name daxref-spare)" ] && [ "$(max_extent)" -lt "$(to_bytes "$SIZE_SPARE")" ]; then
+    jadd J_SKIP "\"spare\":\"region max_available_extent $(max_extent) < $SIZE_SPARE\""
+    log "skipping spare: not enough room in $REGION"
+    return 0
+  fi
+  nsdev=$(make_ns daxref-spare raw "$SIZE_SPARE") || die "creating the spare namespace failed"
+  read -r ns dev <<<"$nsdev"
+  # Reused from an earlier boot whose run died while it was reconfigured: raw again.
+  mode=$(ndctl list -n "$ns" 2>/dev/null | sed -n 's/^ *"mode":"\([^"]*\)".*/\1/p' | head -1)
+  if [ "$mode" != raw ]; then
+    run ndctl create-namespace -f -e "$ns" -m raw >/dev/null || die "spare $ns is $mode and could not be made raw again"
+  fi
+  setenv DAXREF_SPARE_NAMESPACE "$ns"
+  J_SPARE="\"namespace\":$(jstr "$ns"),\"size\":$(</sys/bus/nd/devices/$ns/size)"
+}
+
+# Largest first: the 1 GiB namespace wants a 1 GiB-aligned start, and so may the 2G spare.
 wants devdax1g && devdax devdax1g 1G "$SIZE_1G" DAXREF_DEVDAX_1G
+wants spare && spare
 wants devdax2m && devdax devdax2m 2M "$SIZE_2M" DAXREF_DEVDAX_2M
 wants devdax4k && devdax devdax4k 4K "$SIZE_4K" DAXREF_DEVDAX_4K
 wants ext4 && fsdax ext4
@@ -232,7 +257,7 @@ fi
 
 T1=$(uptime_s)
 SECS=$(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.2f", b-a}')
-JSON="{\"kernel\":$(jstr "$(uname -r)"),\"region\":$(jstr "$REGION"),\"devdax\":{$J_DEVDAX},\"fsdax\":{$J_FSDAX},\"blk\":{$J_BLK},\"skipped\":{$J_SKIP},\"seconds\":$SECS}"
+JSON="{\"kernel\":$(jstr "$(uname -r)"),\"region\":$(jstr "$REGION"),\"devdax\":{$J_DEVDAX},\"fsdax\":{$J_FSDAX},\"blk\":{$J_BLK},\"spare\":{$J_SPARE},\"skipped\":{$J_SKIP},\"seconds\":$SECS}"
 setenv DAXREF_PROVISIONED 1
 mv -f "$ENV_OUT.tmp" "$ENV_OUT"
 printf '%s\n' "$JSON" >"$RUN_DIR/provisioned.json"

@@ -3,21 +3,31 @@ import SystemPackage
 /// /proc/vmstat and /sys/devices/system/node/nodeN/vmstat: `name value` per line.
 public enum VMStat {
     public static func parse(_ text: String, source: String = "vmstat") throws(ObserverError) -> [String: Int64] {
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in try parse(bytes, source: source) }
+    }
+
+    static func parse(_ text: ProcBytes, source: String) throws(ObserverError) -> [String: Int64] {
         var counters: [String: Int64] = [:]
-        for (number, line) in ProcText.lines(text) {
-            let parts = ProcText.fields(line)
-            guard parts.count == 2 else {
-                throw .malformed(source: source, line: number, reason: "expected `name value`, found \(parts.count) fields")
+        counters.reserveCapacity(256)
+        try text.forEachLine { (number, line) throws(ObserverError) in
+            var index = 0
+            guard let name = line.field(after: &index), let text = line.field(after: &index), line.field(after: &index) == nil else {
+                throw .malformed(source: source, line: number, reason: "expected `name value`, found \(line.fields.count) fields")
             }
-            guard let value = ProcText.counter(parts[1]) else {
-                throw .malformed(source: source, line: number, reason: "\(parts[0]): \"\(parts[1])\" is not a number")
+            guard let value = text.counter else {
+                throw .malformed(source: source, line: number, reason: "\(name.string): \"\(text.string)\" is not a number")
             }
-            guard counters.updateValue(value, forKey: String(parts[0])) == nil else {
-                throw .malformed(source: source, line: number, reason: "\(parts[0]) appears twice")
+            guard counters.updateValue(value, forKey: name.string) == nil else {
+                throw .malformed(source: source, line: number, reason: "\(name.string) appears twice")
             }
         }
         guard !counters.isEmpty else { throw .malformed(source: source, line: 0, reason: "empty") }
         return counters
+    }
+
+    /// Reads /proc/vmstat or a node's vmstat.
+    static func read(_ path: String, source: String) throws(ObserverError) -> [String: Int64] {
+        try ProcBytes.with(try ObserverError.readBytes(path)) { (bytes) throws(ObserverError) in try parse(bytes, source: source) }
     }
 
     /// Folds the per-cpu deltas into the global counters first (Documentation/admin-guide/sysctl/vm.rst
@@ -26,7 +36,7 @@ public enum VMStat {
     @discardableResult
     public static func refresh() -> Bool {
         do {
-            let fd = try FileDescriptor.open("/proc/sys/vm/stat_refresh", .writeOnly, options: [.closeOnExec])
+            let fd = try "/proc/sys/vm/stat_refresh".withCString { try FileDescriptor.open($0, .writeOnly, options: [.closeOnExec]) }
             defer { try? fd.close() }
             _ = try fd.writeAll("1".utf8)
             return true
@@ -38,7 +48,7 @@ public enum VMStat {
     /// Refreshes, then reads /proc/vmstat.
     public static func read() throws(ObserverError) -> (counters: [String: Int64], refreshed: Bool) {
         let refreshed = refresh()
-        return (try parse(try ObserverError.readText("/proc/vmstat")), refreshed)
+        return (try read("/proc/vmstat", source: "vmstat"), refreshed)
     }
 
     public static func observations(_ counters: [String: Int64], prefix: String = "vmstat") -> Observations {
@@ -51,30 +61,43 @@ public enum VMStat {
 /// /proc/meminfo (`Name:   1234 kB`) and the per-node files (`Node 0 Name:   1234 kB`).
 public enum MemInfo {
     public static func parse(_ text: String, source: String = "meminfo") throws(ObserverError) -> [String: ProcQuantity] {
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in try parse(bytes, source: source) }
+    }
+
+    static func parse(_ text: ProcBytes, source: String) throws(ObserverError) -> [String: ProcQuantity] {
         var fields: [String: ProcQuantity] = [:]
-        for (number, rawLine) in ProcText.lines(text) {
+        fields.reserveCapacity(64)
+        try text.forEachLine { (number, rawLine) throws(ObserverError) in
             var line = rawLine
             // Per-node files prefix every line with "Node <n> ".
-            let words = ProcText.fields(line)
-            if words.count > 2, words[0] == "Node", ProcText.decimal(words[1]) != nil {
-                line = line[words[2].startIndex...]
+            var index = 0
+            if let first = line.field(after: &index), first == "Node", line.field(after: &index)?.decimal != nil,
+                let name = line.field(after: &index)
+            {
+                line = line.suffix(from: name.start - line.start)
             }
-            guard let field = ProcText.colonField(line) else {
+            guard let field = line.colonField else {
                 throw .malformed(source: source, line: number, reason: "expected `Name: value`")
             }
-            guard let quantity = ProcText.quantity(field.value) else {
-                throw .malformed(source: source, line: number, reason: "\(field.name): \"\(field.value)\" is not `<number>` or `<number> kB`")
+            let (name, value) = (field.name, field.value)
+            guard let quantity = value.quantity else {
+                throw .malformed(source: source, line: number, reason: "\(name.string): \"\(value.string)\" is not `<number>` or `<number> kB`")
             }
-            guard fields.updateValue(quantity, forKey: String(field.name)) == nil else {
-                throw .malformed(source: source, line: number, reason: "\(field.name) appears twice")
+            guard fields.updateValue(quantity, forKey: name.string) == nil else {
+                throw .malformed(source: source, line: number, reason: "\(name.string) appears twice")
             }
         }
         guard !fields.isEmpty else { throw .malformed(source: source, line: 0, reason: "empty") }
         return fields
     }
 
+    /// Reads /proc/meminfo or a node's meminfo.
+    static func read(_ path: String, source: String) throws(ObserverError) -> [String: ProcQuantity] {
+        try ProcBytes.with(try ObserverError.readBytes(path)) { (bytes) throws(ObserverError) in try parse(bytes, source: source) }
+    }
+
     public static func read() throws(ObserverError) -> [String: ProcQuantity] {
-        try parse(try ObserverError.readText("/proc/meminfo"))
+        try read("/proc/meminfo", source: "meminfo")
     }
 
     public static func observations(_ fields: [String: ProcQuantity], prefix: String = "meminfo") -> Observations {

@@ -22,26 +22,28 @@ public struct KernelLogRecord: Codable, Sendable, Equatable {
     public var level: Int { priority & 7 }
 
     public static func parse(_ text: String) throws(ObserverError) -> KernelLogRecord {
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in try parse(bytes) }
+    }
+
+    static func parse(_ text: ProcBytes) throws(ObserverError) -> KernelLogRecord {
         func bad(_ reason: String) -> ObserverError { .malformed(source: "kmsg", line: 1, reason: reason) }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        while lines.last?.isEmpty == true { lines.removeLast() }
-        guard let first = lines.first, let semicolon = first.firstIndex(of: ";") else {
-            throw bad("no `prefix;message`")
-        }
-        let prefix = first[..<semicolon].split(separator: ",", omittingEmptySubsequences: false)
-        guard prefix.count >= 4, let priority = ProcText.decimal(prefix[0]).flatMap(Int.init(exactly:)),
-            let sequence = ProcText.decimal(prefix[1]), let timestamp = ProcText.decimal(prefix[2])
-        else { throw bad("prefix \"\(first[..<semicolon])\" is not `prio,seq,usec,flags`") }
+        let lines = text.split(UInt8(ascii: "\n"))
+        let first = lines[0]
+        guard let semicolon = first.firstIndex(of: UInt8(ascii: ";")) else { throw bad("no `prefix;message`") }
+        let prefix = first.prefix(upTo: semicolon).split(UInt8(ascii: ","))
+        guard prefix.count >= 4, let priority = prefix[0].decimal.flatMap(Int.init(exactly:)),
+            let sequence = prefix[1].decimal, let timestamp = prefix[2].decimal
+        else { throw bad("prefix \"\(first.prefix(upTo: semicolon).string)\" is not `prio,seq,usec,flags`") }
         var dictionary: [String: String] = [:]
-        for line in lines.dropFirst() where line.first == " " {
-            let pair = line.dropFirst()
-            if let equals = pair.firstIndex(of: "=") {
-                dictionary[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        for line in lines.dropFirst() where line.hasPrefix(" ") {
+            let pair = line.suffix(from: 1)
+            if let equals = pair.firstIndex(of: UInt8(ascii: "=")) {
+                dictionary[pair.prefix(upTo: equals).string] = pair.suffix(from: equals + 1).string
             }
         }
         return KernelLogRecord(
-            priority: priority, sequence: sequence, timestamp: timestamp, flags: String(prefix[3]),
-            message: String(first[first.index(after: semicolon)...]), dictionary: dictionary)
+            priority: priority, sequence: sequence, timestamp: timestamp, flags: prefix[3].string,
+            message: first.suffix(from: semicolon + 1).string, dictionary: dictionary)
     }
 
     /// Records read one after another and saved together (a fixture, `cat /dev/kmsg`): each starts
@@ -222,8 +224,10 @@ public struct KernelLogCursor: ~Copyable {
             if count == 0 { break }
             // The record format is ABI; a record that still does not parse is counted as lost
             // rather than failing the whole log.
-            let text = String(decoding: buffer[0..<count], as: UTF8.self)
-            if let record = try? KernelLogRecord.parse(text) {
+            let record = buffer.withUnsafeBufferPointer { bytes in
+                try? KernelLogRecord.parse(ProcBytes(bytes.baseAddress!, count))
+            }
+            if let record {
                 records.append(record)
             } else {
                 lost += 1

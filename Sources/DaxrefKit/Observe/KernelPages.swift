@@ -64,46 +64,61 @@ public enum KernelPageFile: String, Codable, Sendable {
     /// Decodes the bytes read for consecutive PFNs starting at `firstPFN`, `requested` of them.
     /// Fewer bytes than asked means the rest lies beyond the end of the file.
     public static func decode(_ bytes: [UInt8], firstPFN: UInt64, requested: Int) throws(ObserverError) -> [(pfn: UInt64, word: KernelPageWord)] {
+        try words(bytes, requested: requested).enumerated().map { index, word in (firstPFN + UInt64(index), word) }
+    }
+
+    /// `decode` without the PFN numbers.
+    private static func words(_ bytes: [UInt8], requested: Int) throws(ObserverError) -> [KernelPageWord] {
         guard bytes.count % 8 == 0, bytes.count <= requested * 8 else {
             throw .malformed(source: "kpage", line: 0, reason: "\(bytes.count) bytes for \(requested) PFNs")
         }
-        let values = try Pagemap.decode(bytes, startAddress: 0, pageSize: 1).entries.map(\.rawValue)
-        return (0..<requested).map { index in
-            (firstPFN + UInt64(index), index < values.count ? KernelPageWord.value(values[index]) : .endOfFile)
-        }
+        var result = Pagemap.words(bytes).map(KernelPageWord.value)
+        if result.count < requested { result += repeatElement(.endOfFile, count: requested - result.count) }
+        return result
     }
 
     /// Reads the word of each PFN (in the order given; duplicates allowed). Consecutive PFNs are read
     /// in one pread. A failing pread marks only its PFNs; failing to open the file throws.
     public func read(pfns: [UInt64]) throws(ObserverError) -> [KernelPageWord] {
-        let path = FilePath(rawValue)
-        let fd: FileDescriptor
-        do { fd = try withTypedErrno { try FileDescriptor.open(path, .readOnly, options: [.closeOnExec]) } } catch {
-            throw .unreadable(path: rawValue, error)
-        }
+        let fd = try ObserverError.open(rawValue)
         defer { try? fd.close() }
-        var words: [UInt64: KernelPageWord] = [:]
-        for run in Self.consecutiveRuns(Set(pfns).sorted()) {
-            do {
-                let bytes = try Pagemap.readEntries(fd, path: path, firstIndex: run.lowerBound, count: run.count)
-                for (pfn, word) in try Self.decode(bytes, firstPFN: run.lowerBound, requested: run.count) { words[pfn] = word }
+        // PFNs of a DAX mapping usually come in ascending order already; then no reordering is needed.
+        var ascending = true
+        var index = 1
+        while ascending, index < pfns.count {
+            ascending = pfns[index - 1] < pfns[index]
+            index += 1
+        }
+        let distinct = ascending ? pfns : Set(pfns).sorted()
+        var words: [KernelPageWord] = []
+        words.reserveCapacity(distinct.count)
+        for run in Self.consecutiveRuns(distinct) {
+            do throws(ObserverError) {
+                let bytes = try Pagemap.readEntries(fd, path: rawValue, firstIndex: run.lowerBound, count: run.count)
+                words += try Self.words(bytes, requested: run.count)
             } catch {
                 guard case .unreadable(_, let errno) = error else { throw error }
-                for pfn in run { words[pfn] = .readError(errno: errno.rawValue) }
+                words += repeatElement(.readError(errno: errno.rawValue), count: run.count)
             }
         }
-        return pfns.map { words[$0]! }
+        if ascending { return words }
+        let byPFN = Dictionary(uniqueKeysWithValues: zip(distinct, words))
+        return pfns.map { byPFN[$0]! }
     }
 
     /// Sorted distinct PFNs grouped into runs of consecutive numbers (at most 64 Ki PFNs, 512 KiB, per run).
     static func consecutiveRuns(_ sorted: [UInt64]) -> [ClosedRange<UInt64>] {
         var runs: [ClosedRange<UInt64>] = []
-        for pfn in sorted {
-            if let last = runs.last, last.upperBound + 1 == pfn, last.count < 65536 {
-                runs[runs.count - 1] = last.lowerBound...pfn
-            } else {
-                runs.append(pfn...pfn)
+        var index = 0
+        while index < sorted.count {
+            let first = sorted[index]
+            var last = first
+            index += 1
+            while index < sorted.count, sorted[index] == last &+ 1, last - first < 65535 {
+                last = sorted[index]
+                index += 1
             }
+            runs.append(first...last)
         }
         return runs
     }
@@ -126,18 +141,35 @@ public struct KernelPageReadings: Codable, Sendable, Equatable {
                 }
             })
         }
+        var countEOF = 0, countErrors = 0, countNonzero = 0
+        for word in counts {
+            switch word {
+            case .value(let value): if value != 0 { countNonzero += 1 }
+            case .endOfFile: countEOF += 1
+            case .readError: countErrors += 1
+            }
+        }
         result["kpagecount.values"] = list(counts)
-        result["kpagecount.eof"] = .integer(Int64(counts.count { $0 == .endOfFile }))
-        result["kpagecount.errors"] = .integer(Int64(counts.count(where: \.isReadError)))
-        result["kpagecount.nonzero"] = .integer(Int64(counts.count { ($0.value ?? 0) != 0 }))
-        result["kpageflags.values"] = list(flags)
-        let flagWords = flags.compactMap(\.value).map(KernelPageFlags.init(rawValue:))
-        result["kpageflags.nopage"] = .integer(Int64(flagWords.count(where: \.isNoPage)))
-        result["kpageflags.zero"] = .integer(Int64(flagWords.count { $0.rawValue == 0 }))
-        result["kpageflags.eof"] = .integer(Int64(flags.count { $0 == .endOfFile }))
-        result["kpageflags.errors"] = .integer(Int64(flags.count(where: \.isReadError)))
+        result["kpagecount.eof"] = .integer(Int64(countEOF))
+        result["kpagecount.errors"] = .integer(Int64(countErrors))
+        result["kpagecount.nonzero"] = .integer(Int64(countNonzero))
+        var flagsEOF = 0, flagsErrors = 0, noPage = 0, zero = 0
         var union: UInt64 = 0
-        for word in flagWords { union |= word.rawValue }
+        for word in flags {
+            switch word {
+            case .value(let value):
+                if KernelPageFlags(rawValue: value).isNoPage { noPage += 1 }
+                if value == 0 { zero += 1 }
+                union |= value
+            case .endOfFile: flagsEOF += 1
+            case .readError: flagsErrors += 1
+            }
+        }
+        result["kpageflags.values"] = list(flags)
+        result["kpageflags.nopage"] = .integer(Int64(noPage))
+        result["kpageflags.zero"] = .integer(Int64(zero))
+        result["kpageflags.eof"] = .integer(Int64(flagsEOF))
+        result["kpageflags.errors"] = .integer(Int64(flagsErrors))
         result["kpageflags.union"] = .text(KernelPageFlags(rawValue: union).description)
         return result
     }

@@ -143,11 +143,14 @@ extension PageLayout {
             let size = btf.structSize("page")
         else { return (.assumed, "BTF in \(path) has no struct page _refcount/compound_head/compound_info; using +52/+8/64") }
         let vector = btf.memberOffset("bio", "bi_io_vec"), page = btf.memberOffset("bio_vec", "bv_page")
+        // struct folio spans the head and page[1]; `_pincount` sits in page[1] in every era.
+        let pincount = btf.memberOffset("folio", "_pincount").flatMap { $0 >= size ? $0 : nil }
         let layout = PageLayout(
             refcountOffset: refcount, compoundHeadOffset: head, pageSize: size, bioIoVecOffset: vector,
-            bioVecPageOffset: page, source: "btf")
+            bioVecPageOffset: page, pincountOffset: pincount, source: "btf")
         var note = "struct page from \(path): _refcount +\(refcount), \(headField) +\(head), size \(size)"
         if let vector, let page { note += "; bio.bi_io_vec +\(vector), bio_vec.bv_page +\(page)" }
+        if let pincount { note += "; folio._pincount +\(pincount)" }
         return (layout, note)
     }
 }

@@ -5,10 +5,11 @@ import Glibc
 #endif
 
 // `daxref kprobe-check`: a self-contained end-to-end check of the kprobe refcount observer on one
-// device-dax device and/or one fsdax file. It deliberately uses plain mmap and a few syscalls
-// rather than the Memory/Workloads layers, so it isolates the observer: map, fault, pin briefly,
-// optionally O_DIRECT and vmsplice, unmap — and the refcount timeline of the first page at each
-// step. The point is the era evidence: idle 1 vs 0, and whether a mapping takes a reference.
+// device-dax device and/or one fsdax file. It deliberately uses plain mmap rather than the Memory/
+// Workloads layers, so it isolates the observer: map, fault, pin briefly, optionally O_DIRECT and
+// vmsplice, unmap — and the refcount timeline of the first page at each step. The point is the era
+// evidence: idle 1 vs 0, and whether a mapping takes a reference. The `refcount-timeline` workload
+// of `daxref drive` records the same kind of timeline on every backing, through the same recorder.
 
 public struct KprobeCheckReport: Sendable, Codable {
     public struct Step: Sendable, Codable {
@@ -18,6 +19,8 @@ public struct KprobeCheckReport: Sendable, Codable {
         public var events: [String]
         public var markers: [String]
         public var refcounts: [Int32]
+        /// The sampling probe's reading after the step (`KprobeSample.summary`).
+        public var sample: String?
     }
 
     public struct Target: Sendable, Codable {
@@ -109,8 +112,9 @@ public enum KprobeCheck {
             let probe = try file.map()
             target.mapFlags = probe.flags
             probe.address.storeBytes(of: 0x5a, as: UInt8.self)
-            pfn = try pagemapPFN(of: probe.address)
+            let located = KprobePage.pfnMapped(at: probe.address)
             munmap(probe.address, file.length)
+            pfn = try located.get()
         } catch {
             target.error = "\(error)"
             return target
@@ -123,7 +127,7 @@ public enum KprobeCheck {
             target.error = "\(error)"
             return target
         }
-        var recorder = StepRecorder(keepRawText: options.rawTraceDirectory != nil)
+        var recorder = StepRecorder(recorder: KprobeRecorder(keepRawText: options.rawTraceDirectory != nil), pfn: pfn)
 
         _ = try? session.collect(step: "setup")  // drop anything from before the first step
         var mapping: (address: UnsafeMutableRawPointer, flags: String)?
@@ -141,11 +145,11 @@ public enum KprobeCheck {
             if let source = options.directIOSource {
                 recorder.record("O_DIRECT read into the page", directRead(from: source, into: address), session: &session)
             }
-            var pipe: (read: Int32, write: Int32)?
+            var pipe: OwnedPipe?
             let held = vmspliceHold(address, pipe: &pipe)
             recorder.record("vmsplice (page held by a pipe)", held, session: &session)
-            if let pipe {
-                recorder.record("pipe drained (reference dropped)", drainPipe(pipe), session: &session)
+            if let pipe = pipe.take() {
+                recorder.record("pipe drained (reference dropped)", drain(pipe), session: &session)
             }
             recorder.record("pin-unpin again (process_vm_readv)", processVMRead(address), session: &session)
             munmap(address, file.length)
@@ -161,7 +165,7 @@ public enum KprobeCheck {
         target.cleanup = cleanup
         target.session = info
         target.steps = recorder.steps
-        let captures = recorder.captures
+        let captures = recorder.recorder.captures
         let events = captures.flatMap(\.events).sorted { $0.timestampNanoseconds < $1.timestampNanoseconds }
         target.timeline = events.compactMap(\.refcount)
         target.unmatchedHits = captures.reduce(0) { $0 + $1.unmatched }
@@ -173,47 +177,33 @@ public enum KprobeCheck {
         return target
     }
 
-    /// The trace as the kernel printed it, with the facts needed to interpret it as `#` comments
-    /// (which the parser ignores): what was probed, the vmemmap base and the page under test.
+    /// The trace as the kernel printed it (`KprobeTraceFixture`), as
+    /// `<release>-<kind>-<device or fs>.trace`.
     static func writeRawTrace(directory: String, target: KprobeCheckReport.Target, page: KprobePage, captures: [KprobeCapture]) {
-        let release = KernelFingerprint.uname().release
-        var text = "# kernel: \(release)\n# daxref kprobe-check \(target.kind) \(target.path) (\(target.mapFlags), \(target.mappingLength) bytes)\n"
-        text += "# pfn: 0x\(String(page.pfn, radix: 16)) order \(page.compoundOrder)\n"
-        if let info = target.session {
-            text += "# vmemmap_base: 0x\(String(info.vmemmap.address, radix: 16)) (\(info.vmemmap.source))\n"
-            text += "# page_layout: \(info.layoutNote)\n"
-            text += info.installed.map { "# probe: \($0)\n" }.joined()
-        }
-        for capture in captures {
-            text += "# step: \(capture.step)\n" + (capture.rawText ?? "")
-        }
+        let title = "daxref kprobe-check \(target.kind) \(target.path) (\(target.mapFlags), \(target.mappingLength) bytes)"
         // dax0.1 for a device, the mount's directory (ext4, xfs) for a file.
         let file = FilePath(target.path)
         let name = (target.kind == "devdax" ? file.lastComponent : file.removingLastComponent().lastComponent)?.string ?? "x"
-        let path = directory + "/" + release + "-" + target.kind + "-" + name + ".trace"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        KprobeTraceFixture.write(
+            KprobeTraceFixture.text(title: title, page: page, session: target.session, captures: captures),
+            directory: directory, name: target.kind + "-" + name)
     }
 
-    /// Collects after each step, labelling what the probes saw with the step's name.
+    /// Adds the report's per-step entries to what the shared recorder collects.
     struct StepRecorder {
-        var keepRawText: Bool
+        var recorder: KprobeRecorder
+        var pfn: UInt64
         var steps: [KprobeCheckReport.Step] = []
-        var captures: [KprobeCapture] = []
 
         mutating func record(_ name: String, _ result: String, session: inout KprobeSession) {
-            usleep(20_000)  // let completions on other CPUs (bio end_io) reach the buffer
-            let capture: KprobeCapture
-            do { capture = try session.collect(step: name, keepingRawText: keepRawText) } catch {
+            switch recorder.record(name, session: &session) {
+            case .failure(let error):
                 steps.append(.init(name: name, result: result + "; collect failed: \(error)", events: [], markers: [], refcounts: []))
-                return
+            case .success(let capture):
+                steps.append(.init(
+                    name: name, result: result, events: capture.events.map(\.summary), markers: capture.markers.map(\.summary),
+                    refcounts: capture.events.compactMap(\.refcount), sample: capture.samples.first { $0.pfn == pfn }?.summary))
             }
-            captures.append(capture)
-            steps.append(.init(
-                name: name, result: result, events: capture.events.map(\.summary), markers: capture.markers.map(\.summary),
-                refcounts: capture.events.compactMap(\.refcount)))
         }
     }
 
@@ -286,43 +276,19 @@ public enum KprobeCheck {
         }
     }
 
-    /// The PFN backing `address` from /proc/self/pagemap (bits 0-54; needs CAP_SYS_ADMIN).
-    static func pagemapPFN(of address: UnsafeMutableRawPointer) throws -> UInt64 {
-        let fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckError("open /proc/self/pagemap", Errno(rawValue: errno)) }
-        defer { close(fd) }
-        var entry: UInt64 = 0
-        let offset = off_t(UInt(bitPattern: address) / 4096 * 8)
-        guard pread(fd, &entry, 8, offset) == 8 else { throw CheckError("pread pagemap", Errno(rawValue: errno)) }
-        guard entry >> 63 == 1 else { throw CheckError("page not present after the write") }
-        let pfn = entry & ((1 << 55) - 1)
-        guard pfn != 0 else { throw CheckError("pagemap shows PFN 0 (not CAP_SYS_ADMIN?)") }
-        return pfn
-    }
-
-    // vmsplice(2) and process_vm_readv(2) are _GNU_SOURCE declarations Swift's Glibc does not
-    // import; looked up once from libc instead of growing the C shim for a diagnostic command.
-    private typealias VmspliceFunction = @convention(c) (Int32, UnsafePointer<iovec>?, Int, UInt32) -> Int
-    private typealias ProcessVMReadvFunction =
-        @convention(c) (pid_t, UnsafePointer<iovec>?, UInt, UnsafePointer<iovec>?, UInt, UInt) -> Int
-
-    private static func libcFunction<T>(_ name: String, as type: T.Type) -> T? {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
-        return unsafeBitCast(symbol, to: type)
-    }
-
     /// Reads 64 bytes of our own mapping through process_vm_readv: a short FOLL_PIN of the page
     /// (pin then unpin), which makes GUP probes fire with the current refcount.
     static func processVMRead(_ address: UnsafeMutableRawPointer) -> String {
-        guard let readv = libcFunction("process_vm_readv", as: ProcessVMReadvFunction.self) else {
-            return "process_vm_readv not in libc"
-        }
         var buffer = [UInt8](repeating: 0, count: 64)
         return buffer.withUnsafeMutableBytes { local in
-            var localVector = iovec(iov_base: local.baseAddress, iov_len: 64)
-            var remoteVector = iovec(iov_base: address, iov_len: 64)
-            let count = readv(getpid(), &localVector, 1, &remoteVector, 1, 0)
-            return count == 64 ? "ok" : "process_vm_readv: \(count < 0 ? "\(Errno(rawValue: errno))" : "short \(count)")"
+            let count = Result { () throws(Errno) in
+                try ProcessMemory.read(from: getpid(), remote: UnsafeRawBufferPointer(start: address, count: 64), into: local)
+            }
+            switch count {
+            case .success(64): return "ok"
+            case .success(let short): return "process_vm_readv: short \(short)"
+            case .failure(let errno): return "process_vm_readv: \(errno)"
+            }
         }
     }
 
@@ -337,26 +303,25 @@ public enum KprobeCheck {
     }
 
     /// vmsplice of the page into a pipe: the pipe keeps a FOLL_GET reference until drained.
-    static func vmspliceHold(_ address: UnsafeMutableRawPointer, pipe result: inout (read: Int32, write: Int32)?) -> String {
-        guard let vmsplice = libcFunction("vmsplice", as: VmspliceFunction.self) else { return "vmsplice not in libc" }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { return "pipe: \(Errno(rawValue: errno))" }
-        var vector = iovec(iov_base: address, iov_len: 4096)
-        let count = vmsplice(fds[1], &vector, 1, 0)
-        guard count == 4096 else {
-            close(fds[0])
-            close(fds[1])
-            return "vmsplice: \(count < 0 ? "\(Errno(rawValue: errno))" : "short \(count)")"
+    static func vmspliceHold(_ address: UnsafeMutableRawPointer, pipe result: inout OwnedPipe?) -> String {
+        let pipe: OwnedPipe
+        do { pipe = try OwnedPipe() } catch { return "pipe: \(error)" }
+        let count: Int
+        do { count = try pipe.writeEnd!.vmsplice(UnsafeRawBufferPointer(start: address, count: 4096)) } catch {
+            return "vmsplice: \(error)"
         }
-        result = (fds[0], fds[1])
+        guard count == 4096 else { return "vmsplice: short \(count)" }
+        result = consume pipe
         return "ok"
     }
 
-    static func drainPipe(_ pipe: (read: Int32, write: Int32)) -> String {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = read(pipe.read, &buffer, 4096)
-        close(pipe.read)
-        close(pipe.write)
-        return count == 4096 ? "ok" : "read pipe: \(count < 0 ? "\(Errno(rawValue: errno))" : "short \(count)")"
+    /// Reads the spliced page back out (dropping the pipe's reference) and closes the pipe.
+    static func drain(_ pipe: consuming OwnedPipe) -> String {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
+        defer { buffer.deallocate() }
+        let count: Int
+        do { count = try withTypedErrno { try pipe.readEnd.read(into: buffer) } } catch { return "read pipe: \(error)" }
+        _ = consume pipe
+        return count == 4096 ? "ok" : "read pipe: short \(count)"
     }
 }

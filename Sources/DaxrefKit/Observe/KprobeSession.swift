@@ -1,3 +1,4 @@
+import CDaxrefShim
 import SystemPackage
 
 #if canImport(Glibc)
@@ -9,10 +10,14 @@ import Glibc
 // reads nor clears anyone else's trace). The session is a move-only owner: however it ends —
 // close(), a thrown error, a return, a signal, exit(3) — its probes are disabled and removed.
 //
-//   var session = try KprobeSession.start(pages: pages)   // install, filter, enable
+//   var session = try KprobeSession.start(pages: pages)   // install, filter, enable (once)
 //   workload()
+//   session.sample()                                       // read the pages' refcounts now
 //   let capture = try session.collect(step: "fault")       // drain the buffer, match to pages
 //   let info = session.close()                             // disable, remove, verify none left
+//
+// Probes are enabled once and disabled once: every enable or disable rewrites kernel text, and
+// under multi-threaded TCG that cross-CPU patching once oopsed (int3) a 7.2 guest.
 
 public enum KprobeSessionError: Error, Sendable, Equatable, CustomStringConvertible {
     case unavailable(KprobeUnavailable)
@@ -45,6 +50,9 @@ public struct KprobeSession: ~Copyable {
     private var targetsByEvent: [String: KprobeTarget] = [:]
     private var instanceMade = false
     private var isOpen = true
+    /// The sampling probe, when installed, and the thread whose getppid() it records.
+    public private(set) var sampler: KprobeSampler?
+    private let samplerThread: Int32
 
     /// The instance (ring buffer) directory, relative to tracefs.
     private var instanceDirectory: String { "instances/" + group }
@@ -53,11 +61,12 @@ public struct KprobeSession: ~Copyable {
     /// Functions a calibration probe can sit on: a syscall daxref triggers at will (getppid).
     static let calibrationFunctions = ["__x64_sys_getppid", "__do_sys_getppid", "sys_getppid"]
 
-    private init(group: String, pages: [KprobePage], tracefs: any TracefsAccess, info: KprobeSessionInfo) {
+    private init(group: String, pages: [KprobePage], tracefs: any TracefsAccess, info: KprobeSessionInfo, samplerThread: Int32) {
         self.group = group
         self.pages = pages
         self.tracefs = tracefs
         self.info = info
+        self.samplerThread = samplerThread
     }
 
     deinit {
@@ -66,10 +75,13 @@ public struct KprobeSession: ~Copyable {
 
 
     /// Installs the catalogue entries this kernel has, filtered to `pages`, and starts recording.
+    /// With `sampling`, also the sampling probe: `sample()` then reads the pages' refcounts, and
+    /// must be called on the thread that started the session (its getppid() is what is recorded).
     /// Pass `tracefs` etc. only in tests; by default the real tracefs, kallsyms and BTF are used.
     public static func start(
         pages: [KprobePage],
         catalogue: [KprobeTarget] = KprobeCatalog.targets,
+        sampling: Bool = true,
         tracefs injected: (any TracefsAccess)? = nil,
         symbols injectedSymbols: KernelSymbols? = nil,
         layout injectedLayout: (layout: PageLayout, note: String)? = nil,
@@ -87,8 +99,11 @@ public struct KprobeSession: ~Copyable {
         }
         if injected == nil, KprobeSignalCleanup.isArmed { throw .unavailable(.anotherSessionActive) }
 
+        var phases = PhaseClock()
         let staleRemoved = sweepStale(tracefs: tracefs, ownProcessID: processID, isAlive: isAlive)
+        phases.lap("sweep")
         let (layout, layoutNote) = injectedLayout ?? PageLayout.current()
+        phases.lap("btf")
         let wanted = Set(catalogue.map(\.symbol) + calibrationFunctions + ["vmemmap_base"])
         let symbols: KernelSymbols
         if let injectedSymbols {
@@ -98,6 +113,7 @@ public struct KprobeSession: ~Copyable {
                 throw .tracefs(operation: "read symbols", path: "/proc/kallsyms", error)
             }
         }
+        phases.lap("symbols")
         let plan = KprobePlan.choose(from: catalogue, symbols: symbols)
 
         let group = groupPrefix + String(processID)
@@ -106,17 +122,23 @@ public struct KprobeSession: ~Copyable {
             info: KprobeSessionInfo(
                 group: group, installed: [], failed: [], missing: plan.skipped, filters: [:],
                 vmemmap: VmemmapBase(address: VmemmapBase.unrandomised, source: "not determined"),
-                layout: layout, layoutNote: layoutNote, staleRemoved: staleRemoved, symbolSource: symbols.source))
+                layout: layout, layoutNote: layoutNote, staleRemoved: staleRemoved, symbolSource: symbols.source),
+            samplerThread: injected == nil ? CDaxrefShim_gettid() : processID)
         // From here on an error leaves `session` to its deinit, which removes what was made.
         try session.makeInstance()
         if let root = tracefs.mountPoint {
             KprobeSignalCleanup.arm(
                 mountPoint: root, instance: group, group: group,
-                eventNames: ["vmemmap_base"] + plan.selected.map(\.target.eventName))
+                eventNames: ["vmemmap_base", KprobeSampler.event] + plan.selected.map(\.target.eventName))
         }
         session.info.vmemmap = session.calibrateVmemmap(symbols: symbols)
+        phases.lap("calibrate")
         try session.install(plan, layout: layout)
+        if sampling { session.installSampler(symbols: symbols, layout: layout) }
+        phases.lap("install")
         try session.enable()
+        phases.lap("enable")
+        session.info.startPhases = phases.laps
         return session
     }
 
@@ -213,6 +235,32 @@ public struct KprobeSession: ~Copyable {
         }
     }
 
+    /// The sampling probe on getppid, filtered to the session's thread. A kernel that refuses it
+    /// leaves the session without samples (recorded in `info.failed`), not without probes.
+    private mutating func installSampler(symbols: KernelSymbols, layout: PageLayout) {
+        guard !pages.isEmpty else { return }
+        guard let function = Self.calibrationFunctions.first(where: { symbols.textDefinitions(of: $0).count == 1 }) else {
+            info.failed.append("sampler: no getppid syscall symbol to probe")
+            return
+        }
+        let sampler = KprobeSampler(pages: pages, vmemmap: info.vmemmap, layout: layout)
+        let line = sampler.definition(group: group, function: function)
+        do { try addProbe(line, event: KprobeSampler.event) } catch {
+            info.failed.append("\(line): \(error)")
+            return
+        }
+        info.installed.append(line)
+        self.sampler = sampler
+        let path = "\(instanceDirectory)/events/\(group)/\(KprobeSampler.event)/filter"
+        let filter = "common_pid == \(samplerThread)"
+        do {
+            try tracefs.write(path, filter, mode: .replace)
+            info.filters[KprobeSampler.event] = filter
+        } catch {
+            info.failed.append("filter for \(KprobeSampler.event) (\(error)): other threads' getppid() recorded too")
+        }
+    }
+
     private mutating func enable() throws(KprobeSessionError) {
         guard !installedEvents.isEmpty else { return }
         let path = "\(instanceDirectory)/events/\(group)/enable"
@@ -224,13 +272,23 @@ public struct KprobeSession: ~Copyable {
     /// The events (probe names) installed, with their targets.
     public var targets: [String: KprobeTarget] { targetsByEvent }
 
+    /// Has the sampling probe read the pages' struct page words now (on the calling thread, which
+    /// must be the one that started the session); `collect` returns the readings. Without the
+    /// sampling probe this does nothing.
+    public func sample() {
+        guard sampler != nil else { return }
+        _ = getppid()
+    }
+
     /// Drains what the probes recorded since the last collect and attributes it to `pages`.
     /// With `keepingRawText` the capture carries the trace text as read (fixture recording).
     public mutating func collect(step: String, keepingRawText: Bool = false) throws(KprobeSessionError) -> KprobeCapture {
         let path = "\(instanceDirectory)/trace_pipe"
         let text: String
         do { text = try tracefs.drain(path) } catch { throw .tracefs(operation: "read", path: path, error) }
-        let matcher = KprobeEventMatcher(pages: pages, vmemmap: info.vmemmap, layout: info.layout, targets: targetsByEvent)
+        let matcher = KprobeEventMatcher(
+            pages: pages, vmemmap: info.vmemmap, layout: info.layout, targets: targetsByEvent, sampler: sampler,
+            samplerThread: samplerThread)
         var capture = matcher.match(KprobeTraceParser.parse(text), step: step)
         if keepingRawText { capture.rawText = text }
         return capture
@@ -244,8 +302,12 @@ public struct KprobeSession: ~Copyable {
 
     /// close(), also giving the final session info (with `leftover` set).
     public consuming func closeReturningInfo() -> (KprobeCleanupReport, KprobeSessionInfo) {
+        var phases = PhaseClock()
         info.profile = readProfile()
+        phases.lap("profile")
         let report = removeEverything()
+        phases.lap("remove")
+        info.closePhases = phases.laps
         isOpen = false  // deinit, which runs at the end of this consuming method, has nothing left to do
         info.leftover = report.leftover
         return (report, info)
@@ -268,6 +330,19 @@ public struct KprobeSession: ~Copyable {
                 hits: (profile[name]?.hits ?? 0) + hits, missed: (profile[name]?.missed ?? 0) + missed)
         }
         return profile
+    }
+
+    /// Milliseconds per phase of start/close, for finding what is slow under TCG.
+    struct PhaseClock {
+        private var last = ContinuousClock.now
+        private(set) var laps: [String] = []
+
+        mutating func lap(_ name: String) {
+            let now = ContinuousClock.now
+            let duration = now - last
+            laps.append("\(name)=\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)")
+            last = now
+        }
     }
 
     /// Not mutating because deinit uses it too (self is immutable there); removing an event that

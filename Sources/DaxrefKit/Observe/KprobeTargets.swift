@@ -83,19 +83,23 @@ public struct PageLayout: Sendable, Equatable, Codable {
     /// releases (+112 on 6.1, +104 on 6.18, +32 on 7.2), so only BTF provides them; nil without.
     public var bioIoVecOffset: Int?
     public var bioVecPageOffset: Int?
+    /// Offset of the folio's `_pincount` from its head page (in page[1]): +88 on 6.1 (struct folio
+    /// `_pincount`, the old `compound_pincount`), +92 on 6.12-7.2. Only BTF provides it; nil without.
+    public var pincountOffset: Int?
     /// "btf" when read from /sys/kernel/btf/vmlinux, else "assumed" (the values measured with
     /// pahole on Debian 6.1, 6.12, 6.18 and 7.2).
     public var source: String
 
     public init(
         refcountOffset: Int, compoundHeadOffset: Int, pageSize: Int, bioIoVecOffset: Int? = nil,
-        bioVecPageOffset: Int? = nil, source: String
+        bioVecPageOffset: Int? = nil, pincountOffset: Int? = nil, source: String
     ) {
         self.refcountOffset = refcountOffset
         self.compoundHeadOffset = compoundHeadOffset
         self.pageSize = pageSize
         self.bioIoVecOffset = bioIoVecOffset
         self.bioVecPageOffset = bioVecPageOffset
+        self.pincountOffset = pincountOffset
         self.source = source
     }
 

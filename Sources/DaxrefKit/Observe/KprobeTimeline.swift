@@ -1,28 +1,13 @@
-// From kprobe hits to a refcount timeline per page under test, and from there to observations.
+// From kprobe hits and samples to a refcount timeline of the pages under test, and from there to
+// observations (`KprobeObservations`). The `kprobe.*` keys, their units and what each moment means
+// are described in `ObservableCatalogue.kprobe`.
 //
-// OBSERVABLE KEYS (source "kprobe"). Per-page lists follow the order of the pages given to the
-// session (`KprobeSession.pages`), like the other per-page observers.
-//   kprobe.available          flag: probes could be installed (false: every other key is
-//                             `.unavailable(reason)`)
-//   kprobe.refcount           per page: the `_refcount` values read at each hit, in time order (a
-//                             list of integers). The value is the page's governing count (the
-//                             head's for a tail page) at the probed point: at function entry,
-//                             i.e. BEFORE that function changes it; at a return probe, after.
-//   kprobe.calls              per page: the probed functions hit for it, in time order (texts,
-//                             `function` or `function:return`), including PFN-only hits (≤6.16
-//                             inserts) that carry no refcount
-//   kprobe.events             every matched hit, time-ordered, one text each:
-//                             "<step> pfn=0x… <function>[:return] refcount=<n|-> [refs=…] pid=<tid> comm=<comm> t=<s>"
-//   kprobe.events.count       integer: number of matched hits
-//   kprobe.events.lost        integer: hits the ring buffer dropped (non-zero → the timeline has gaps)
-//   kprobe.markers            texts: break-layouts hits (no page argument), "<step> <function>[:return] [rc=…] pid=<tid>"
-//   kprobe.installed          texts: the `kprobe_events` lines that were installed
-//   kprobe.missing            texts: "<symbol>: <reason>" for catalogue entries not probed here
-//   kprobe.vmemmap_base       text: hex address used to turn page pointers into PFNs
-//   kprobe.vmemmap_base.source  text: "@vmemmap_base" (read by a probe) or "default 0xffffea0000000000 (<why>)"
-//   kprobe.page_layout        text: "refcount+52 compound_head+8 size64 (btf|assumed)"
-//   kprobe.cleanup.leftover   integer: daxref probes still in kprobe_events after removal (must be 0)
-//   kprobe.missed             integer: probe hits the kernel missed (kprobe_profile; non-zero → gaps)
+// Two kinds of reading:
+//   - hits of probed kernel functions (`RefcountEvent`): the page's governing `_refcount` as that
+//     function saw it — at function entry, i.e. BEFORE the function changes it; at a return probe,
+//     after. They say which kernel paths touched the page.
+//   - samples (`KprobeSample`, see KprobeSampler.swift): the governing `_refcount` (and `_pincount`)
+//     at a moment daxref chooses, read by the kernel when daxref calls getppid().
 
 /// A page whose refcount the session follows.
 public struct KprobePage: Sendable, Hashable, Codable {
@@ -108,6 +93,8 @@ public struct KprobeCapture: Sendable, Equatable, Codable {
     public var step: String
     public var events: [RefcountEvent] = []
     public var markers: [KprobeMarker] = []
+    /// Readings of the sampling probe (`KprobeSession.sample()`), one per page per sample.
+    public var samples: [KprobeSample] = []
     /// Hits on pages other than those under test (kernel-side filtering keeps this small).
     public var unmatched = 0
     public var lostEvents = 0
@@ -126,12 +113,21 @@ public struct KprobeEventMatcher: Sendable {
     public var layout: PageLayout
     /// Event name → the target it was installed for.
     public var targets: [String: KprobeTarget]
+    /// Decodes `KprobeSampler.event` records when the session installed the sampling probe.
+    public var sampler: KprobeSampler?
+    /// Sample records from other threads are not ours (the kernel-side filter should drop them).
+    public var samplerThread: Int32?
 
-    public init(pages: [KprobePage], vmemmap: VmemmapBase, layout: PageLayout, targets: [String: KprobeTarget]) {
+    public init(
+        pages: [KprobePage], vmemmap: VmemmapBase, layout: PageLayout, targets: [String: KprobeTarget],
+        sampler: KprobeSampler? = nil, samplerThread: Int32? = nil
+    ) {
         self.pages = pages
         self.vmemmap = vmemmap
         self.layout = layout
         self.targets = targets
+        self.sampler = sampler
+        self.samplerThread = samplerThread
     }
 
     /// Only the low 52 bits of a pfn_t are the PFN (≤6.16 keeps PFN_DEV/PFN_MAP/… above).
@@ -142,6 +138,14 @@ public struct KprobeEventMatcher: Sendable {
         capture.lostEvents = trace.lostEvents
         capture.parseErrors = trace.errors.map(\.description)
         for record in trace.records {
+            if let sampler, record.event == KprobeSampler.event {
+                if samplerThread == nil || record.pid == samplerThread {
+                    capture.samples += sampler.decode(record, step: step)
+                } else {
+                    capture.unmatched += 1
+                }
+                continue
+            }
             guard let target = targets[record.event] else {
                 capture.unmatched += 1
                 continue
@@ -292,35 +296,65 @@ func formatSeconds(_ nanoseconds: UInt64) -> String {
     return "\(micro / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
 }
 
-/// The observations of one or more captures for the pages under test (keys documented above).
+/// The observations of a session's captures for its first page (keys documented above).
 public enum KprobeObservations {
-    public static func make(pages: [KprobePage], captures: [KprobeCapture], session: KprobeSessionInfo) -> Observations {
+    /// Sampled moments become `kprobe.refcount.<moment>` / `kprobe.pincount.<moment>` (the capture's
+    /// step name is the moment); every capture's hits are counted and listed.
+    public static func make(pages: [KprobePage], captures: [KprobeCapture], session: KprobeSessionInfo, cleanup: KprobeCleanupReport?) -> Observations {
         var result = Observations()
-        let events = captures.flatMap(\.events).sorted { $0.timestampNanoseconds < $1.timestampNanoseconds }
         result["kprobe.available"] = .flag(true)
-        result["kprobe.refcount"] = .list(pages.map { page in
-            .list(events.filter { $0.pfn == page.pfn }.compactMap { $0.refcount.map { .integer(Int64($0)) } })
-        })
-        result["kprobe.calls"] = .list(pages.map { page in
-            .list(events.filter { $0.pfn == page.pfn }.map { .text($0.function + ($0.isReturn ? ":return" : "")) })
-        })
-        result["kprobe.events"] = .list(events.map { .text($0.summary) })
-        result["kprobe.events.count"] = .integer(Int64(events.count))
-        result["kprobe.events.lost"] = .integer(Int64(captures.reduce(0) { $0 + $1.lostEvents }))
-        result["kprobe.markers"] = .list(captures.flatMap(\.markers).map { .text($0.summary) })
+        let page = pages.first
+        if let page {
+            result["kprobe.page.pfn"] = .integer(Int64(page.pfn))
+            result["kprobe.page.order"] = .integer(Int64(page.compoundOrder))
+        }
+        var timeline: [ObservedValue] = []
+        for capture in captures {
+            for sample in capture.samples where sample.pfn == page?.pfn {
+                timeline.append(.text(sample.summary))
+                result[refcountKey(sample.step)] = sample.refcount.map { .integer(Int64($0)) }
+                    ?? .unavailable(sample.problem ?? "not read")
+                if let pincount = sample.pincount {
+                    result[pincountKey(sample.step)] = .integer(Int64(pincount))
+                } else {
+                    result[pincountKey(sample.step)] = .unavailable(
+                        sample.shape == .single ? "order-0 page: no _pincount (a FOLL_PIN adds 1024 to _refcount)"
+                            : session.layout.pincountOffset == nil ? "folio._pincount offset unknown without BTF"
+                            : sample.problem ?? "not a compound page of the expected order")
+                }
+            }
+        }
+        result["kprobe.timeline"] = .list(timeline)
+        let events = captures.flatMap(\.events).sorted { $0.timestampNanoseconds < $1.timestampNanoseconds }
+        let markers = captures.flatMap(\.markers).sorted { $0.timestampNanoseconds < $1.timestampNanoseconds }
+        result["kprobe.calls"] = .list(events.map { .text($0.summary) } + markers.map { .text($0.summary) })
+        result["kprobe.events"] = .integer(Int64(events.count))
+        result["kprobe.lost"] = .integer(Int64(captures.reduce(0) { $0 + $1.lostEvents }))
+        result["kprobe.unmatched"] = .integer(Int64(captures.reduce(0) { $0 + $1.unmatched }))
+        result["kprobe.parse_errors"] = .list(captures.flatMap(\.parseErrors).map { .text($0) })
         result.merge(session.observations)
+        if let cleanup {
+            result["kprobe.probes_remaining"] = .integer(Int64(cleanup.leftover.count))
+            result["kprobe.cleanup.failures"] = .list(cleanup.failures.map { .text($0) })
+        }
         return result
     }
 
-    /// Every kprobe key as `.unavailable(reason)` (and `kprobe.available = false`).
+    public static func refcountKey(_ moment: String) -> ObservableKey { ObservableKey("kprobe.refcount", moment) }
+    public static func pincountKey(_ moment: String) -> ObservableKey { ObservableKey("kprobe.pincount", moment) }
+
+    /// The concrete keys every session records (`make`), besides the per-moment ones.
+    public static let sessionKeys: [ObservableKey] = [
+        "kprobe.page.pfn", "kprobe.page.order", "kprobe.timeline", "kprobe.calls", "kprobe.events", "kprobe.lost",
+        "kprobe.unmatched", "kprobe.parse_errors", "kprobe.installed", "kprobe.missing", "kprobe.vmemmap_base",
+        "kprobe.vmemmap_base.source", "kprobe.page_layout", "kprobe.missed", "kprobe.probes_remaining",
+        "kprobe.cleanup.failures", "kprobe.phases",
+    ]
+
+    /// Every session key as `.unavailable(reason)`, and `kprobe.available = false`.
     public static func unavailable(_ reason: String) -> Observations {
         var result = Observations()
-        for key in ["kprobe.refcount", "kprobe.calls", "kprobe.events", "kprobe.events.count", "kprobe.events.lost",
-            "kprobe.markers", "kprobe.installed", "kprobe.missing", "kprobe.vmemmap_base",
-            "kprobe.vmemmap_base.source", "kprobe.page_layout", "kprobe.cleanup.leftover", "kprobe.missed"]
-        {
-            result[ObservableKey(rawValue: key)] = .unavailable(reason)
-        }
+        for key in sessionKeys { result[key] = .unavailable(reason) }
         result["kprobe.available"] = .flag(false)
         return result
     }
@@ -348,6 +382,9 @@ public struct KprobeSessionInfo: Sendable, Equatable, Codable {
     public var leftover: [String]?
     /// Set by close(): hits and misses per event from kprobe_profile.
     public var profile: [String: KprobeHitCount]?
+    /// How long each phase of start and of close took ("symbols=812", …, in ms).
+    public var startPhases: [String]?
+    public var closePhases: [String]?
 
     var observations: Observations {
         var result = Observations()
@@ -357,9 +394,11 @@ public struct KprobeSessionInfo: Sendable, Equatable, Codable {
         result["kprobe.vmemmap_base"] = .text("0x" + String(vmemmap.address, radix: 16))
         result["kprobe.vmemmap_base.source"] = .text(vmemmap.source)
         result["kprobe.page_layout"] = .text(
-            "refcount+\(layout.refcountOffset) compound_head+\(layout.compoundHeadOffset) size\(layout.pageSize) (\(layout.source))")
-        if let leftover { result["kprobe.cleanup.leftover"] = .integer(Int64(leftover.count)) }
-        if let profile { result["kprobe.missed"] = .integer(Int64(profile.values.reduce(0) { $0 + $1.missed })) }
+            "refcount+\(layout.refcountOffset) compound_head+\(layout.compoundHeadOffset) size\(layout.pageSize)"
+                + (layout.pincountOffset.map { " pincount+\($0)" } ?? "") + " (\(layout.source))")
+        result["kprobe.phases"] = .text(((startPhases ?? []) + (closePhases ?? [])).joined(separator: " "))
+        result["kprobe.missed"] = profile.map { .integer(Int64($0.values.reduce(0) { $0 + $1.missed })) }
+            ?? .unavailable("kprobe_profile not read")
         return result
     }
 }

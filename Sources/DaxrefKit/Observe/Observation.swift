@@ -35,7 +35,8 @@ extension ObservableKey: CodingKeyRepresentable {
     public init?<T: CodingKey>(codingKey: T) { self.init(rawValue: codingKey.stringValue) }
 }
 
-/// What was observed for one key.
+/// What was observed for one key. In JSON it is the plain value: a number, a bool, a string, an
+/// array, or `{"unavailable": "why"}` (the only object, so it cannot be taken for a value).
 public enum ObservedValue: Codable, Sendable, Equatable, CustomStringConvertible {
     case integer(Int64)
     case flag(Bool)
@@ -54,13 +55,60 @@ public enum ObservedValue: Codable, Sendable, Equatable, CustomStringConvertible
         case .unavailable(let why): "unavailable (\(why))"
         }
     }
+
+    private enum UnavailableKey: String, CodingKey { case unavailable }
+
+    public func encode(to encoder: any Encoder) throws {
+        if case .unavailable(let why) = self {
+            var container = encoder.container(keyedBy: UnavailableKey.self)
+            try container.encode(why, forKey: .unavailable)
+            return
+        }
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .integer(let value): try container.encode(value)
+        case .flag(let value): try container.encode(value)
+        case .text(let value): try container.encode(value)
+        case .list(let values): try container.encode(values)
+        case .unavailable: preconditionFailure("encoded above")
+        }
+    }
+
+    /// Tries the forms in the order they are most common in a snapshot (integers, then unavailable).
+    /// JSONDecoder keeps them apart: a number never decodes as a Bool, nor a Bool as a number.
+    public init(from decoder: any Decoder) throws {
+        let single = try decoder.singleValueContainer()
+        if let value = try? single.decode(Int64.self) {
+            self = .integer(value)
+        } else if let keyed = try? decoder.container(keyedBy: UnavailableKey.self) {
+            self = .unavailable(try keyed.decode(String.self, forKey: .unavailable))
+        } else if let value = try? single.decode(String.self) {
+            self = .text(value)
+        } else if let value = try? single.decode(Bool.self) {
+            self = .flag(value)
+        } else if let values = try? single.decode([ObservedValue].self) {
+            self = .list(values)
+        } else {
+            throw DecodingError.dataCorruptedError(
+                in: single, debugDescription: "not an observed value: a 64-bit integer, bool, string, array or {\"unavailable\": why}")
+        }
+    }
 }
 
-/// A set of observations taken at one moment; diffable with another.
+/// A set of observations taken at one moment; diffable with another. In JSON, an object of key → value.
 public struct Observations: Codable, Sendable, Equatable {
     public var values: [ObservableKey: ObservedValue]
 
     public init(_ values: [ObservableKey: ObservedValue] = [:]) { self.values = values }
+
+    public init(from decoder: any Decoder) throws {
+        values = try decoder.singleValueContainer().decode([ObservableKey: ObservedValue].self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(values)
+    }
 
     public subscript(key: ObservableKey) -> ObservedValue? {
         get { values[key] }

@@ -39,30 +39,64 @@ public struct PagemapRange: Codable, Sendable, Equatable {
     public var pageSize: UInt64
     public var entries: [PagemapEntry]
 
-    public var present: Int { entries.count(where: \.isPresent) }
-    public var swapped: Int { entries.count(where: \.isSwapped) }
-    public var fileOrSharedAnon: Int { entries.count(where: \.isFileOrSharedAnon) }
-    public var exclusive: Int { entries.count(where: \.isExclusive) }
-    public var softDirty: Int { entries.count(where: \.isSoftDirty) }
-    public var uffdWriteProtected: Int { entries.count(where: \.isUffdWriteProtected) }
-    public var guardRegion: Int { entries.count(where: \.isGuardRegion) }
+    public var present: Int { counts.present }
+    public var swapped: Int { counts.swapped }
+    public var fileOrSharedAnon: Int { counts.fileOrSharedAnon }
+    public var exclusive: Int { counts.exclusive }
+    public var softDirty: Int { counts.softDirty }
+    public var uffdWriteProtected: Int { counts.uffdWriteProtected }
+    public var guardRegion: Int { counts.guardRegion }
     /// PFNs of the present pages, in address order (zeros when hidden).
-    public var pfns: [UInt64] { entries.compactMap(\.pfn) }
+    public var pfns: [UInt64] {
+        var pfns: [UInt64] = []
+        pfns.reserveCapacity(entries.count)
+        for entry in entries where entry.isPresent { pfns.append(entry.rawValue & PagemapEntry.pfnMask) }
+        return pfns
+    }
+
     /// The kernel zeroes PFNs for readers without CAP_SYS_ADMIN; no present user page has PFN 0.
-    public var pfnsHidden: Bool { present > 0 && pfns.allSatisfy { $0 == 0 } }
+    public var pfnsHidden: Bool {
+        var present = false
+        for entry in entries where entry.isPresent {
+            if entry.rawValue & PagemapEntry.pfnMask != 0 { return false }
+            present = true
+        }
+        return present
+    }
+
+    /// The per-bit counts, in one pass over the entries (a key-path `count(where:)` per bit was slow
+    /// in a debug build).
+    private struct Counts {
+        var present = 0, swapped = 0, fileOrSharedAnon = 0, exclusive = 0, softDirty = 0, uffdWriteProtected = 0, guardRegion = 0
+    }
+
+    private var counts: Counts {
+        var counts = Counts()
+        for entry in entries {
+            if entry.isPresent { counts.present += 1 }
+            if entry.isSwapped { counts.swapped += 1 }
+            if entry.isFileOrSharedAnon { counts.fileOrSharedAnon += 1 }
+            if entry.isExclusive { counts.exclusive += 1 }
+            if entry.isSoftDirty { counts.softDirty += 1 }
+            if entry.isUffdWriteProtected { counts.uffdWriteProtected += 1 }
+            if entry.isGuardRegion { counts.guardRegion += 1 }
+        }
+        return counts
+    }
 
     public func address(ofPage index: Int) -> UInt64 { startAddress + UInt64(index) * pageSize }
 
     public var observations: Observations {
+        let counts = counts
         var result = Observations()
         result["pagemap.pages"] = .integer(Int64(entries.count))
-        result["pagemap.present"] = .integer(Int64(present))
-        result["pagemap.swapped"] = .integer(Int64(swapped))
-        result["pagemap.file"] = .integer(Int64(fileOrSharedAnon))
-        result["pagemap.exclusive"] = .integer(Int64(exclusive))
-        result["pagemap.soft_dirty"] = .integer(Int64(softDirty))
-        result["pagemap.uffd_wp"] = .integer(Int64(uffdWriteProtected))
-        result["pagemap.guard"] = .integer(Int64(guardRegion))
+        result["pagemap.present"] = .integer(Int64(counts.present))
+        result["pagemap.swapped"] = .integer(Int64(counts.swapped))
+        result["pagemap.file"] = .integer(Int64(counts.fileOrSharedAnon))
+        result["pagemap.exclusive"] = .integer(Int64(counts.exclusive))
+        result["pagemap.soft_dirty"] = .integer(Int64(counts.softDirty))
+        result["pagemap.uffd_wp"] = .integer(Int64(counts.uffdWriteProtected))
+        result["pagemap.guard"] = .integer(Int64(counts.guardRegion))
         result["pagemap.pfns"] = pfnsHidden
             ? .unavailable("PFNs hidden: the reader lacks CAP_SYS_ADMIN")
             : .list(pfns.map { .integer(Int64($0)) })
@@ -78,14 +112,22 @@ public enum Pagemap {
         guard bytes.count % 8 == 0 else {
             throw .malformed(source: "pagemap", line: 0, reason: "\(bytes.count) bytes is not a whole number of 8-byte entries")
         }
-        var entries: [PagemapEntry] = []
-        entries.reserveCapacity(bytes.count / 8)
-        for offset in stride(from: 0, to: bytes.count, by: 8) {
-            var word: UInt64 = 0
-            for byte in (0..<8).reversed() { word = word << 8 | UInt64(bytes[offset + byte]) }
-            entries.append(PagemapEntry(rawValue: word))
+        return PagemapRange(startAddress: startAddress, pageSize: pageSize, entries: words(bytes).map(PagemapEntry.init(rawValue:)))
+    }
+
+    /// `bytes` (a multiple of 8 long) as little-endian 64-bit words: one memory copy on little-endian
+    /// machines, instead of assembling each word byte by byte.
+    static func words(_ bytes: [UInt8]) -> [UInt64] {
+        let count = bytes.count / 8
+        return [UInt64](unsafeUninitializedCapacity: count) { words, initialized in
+            bytes.withUnsafeBytes { raw in
+                UnsafeMutableRawBufferPointer(words).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<count * 8]))
+            }
+            #if _endian(big)
+            for index in 0..<count { words[index] = UInt64(littleEndian: words[index]) }
+            #endif
+            initialized = count
         }
-        return PagemapRange(startAddress: startAddress, pageSize: pageSize, entries: entries)
     }
 
     /// Reads the entries for `range` (page-aligned outward) of process `pid`.
@@ -93,8 +135,7 @@ public enum Pagemap {
         let pageSize = UInt64(systemPageSize)
         let first = range.lowerBound / pageSize
         let last = (range.upperBound + pageSize - 1) / pageSize
-        let path = FilePath("/proc/\(pid)/pagemap")
-        let bytes = try readEntries(path, firstIndex: first, count: Int(last - first))
+        let bytes = try readEntries("/proc/\(pid)/pagemap", firstIndex: first, count: Int(last - first))
         let result = try decode(bytes, startAddress: first * pageSize, pageSize: pageSize)
         guard result.entries.count == Int(last - first) else {
             throw .malformed(source: "pagemap", line: 0, reason: "short read: \(result.entries.count) of \(last - first) pages")
@@ -104,16 +145,13 @@ public enum Pagemap {
 
     /// pread of `count` 8-byte entries starting at entry `firstIndex`, looping over short reads.
     /// Returns fewer bytes only at end of file. Shared with /proc/kpagecount and /proc/kpageflags.
-    static func readEntries(_ path: FilePath, firstIndex: UInt64, count: Int) throws(ObserverError) -> [UInt8] {
-        let fd: FileDescriptor
-        do { fd = try withTypedErrno { try FileDescriptor.open(path, .readOnly, options: [.closeOnExec]) } } catch {
-            throw .unreadable(path: path.string, error)
-        }
+    static func readEntries(_ path: String, firstIndex: UInt64, count: Int) throws(ObserverError) -> [UInt8] {
+        let fd = try ObserverError.open(path)
         defer { try? fd.close() }
         return try readEntries(fd, path: path, firstIndex: firstIndex, count: count)
     }
 
-    static func readEntries(_ fd: FileDescriptor, path: FilePath, firstIndex: UInt64, count: Int) throws(ObserverError) -> [UInt8] {
+    static func readEntries(_ fd: FileDescriptor, path: String, firstIndex: UInt64, count: Int) throws(ObserverError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count * 8)
         var done = 0
         while done < buffer.count {
@@ -125,10 +163,11 @@ public enum Pagemap {
                         try fd.read(fromAbsoluteOffset: offset, into: UnsafeMutableRawBufferPointer(rebasing: raw[done...]))
                     }
                 }
-            } catch { throw .unreadable(path: path.string, error) }
+            } catch { throw .unreadable(path: path, error) }
             if got == 0 { break }
             done += got
         }
-        return Array(buffer[0..<done])
+        buffer.removeLast(buffer.count - done)
+        return buffer
     }
 }

@@ -8,7 +8,7 @@ public struct ProcStatus: Codable, Sendable, Equatable {
     /// The fields printed as `<number> kB`.
     public var kilobytes: [String: Int64] {
         fields.compactMapValues { value in
-            guard let quantity = ProcText.quantity(Substring(value)), quantity.unit == .kilobytes else { return nil }
+            guard let quantity = ProcBytes.with(value, \.quantity), quantity.unit == .kilobytes else { return nil }
             return quantity.value
         }
     }
@@ -17,17 +17,21 @@ public struct ProcStatus: Codable, Sendable, Equatable {
     public var state: String? { fields["State"].flatMap { $0.first.map(String.init) } }
 
     public static func parse(_ text: String) throws(ObserverError) -> ProcStatus {
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in try parse(bytes) }
+    }
+
+    static func parse(_ text: ProcBytes) throws(ObserverError) -> ProcStatus {
         var fields: [String: String] = [:]
-        for (number, line) in ProcText.lines(text) {
-            guard let field = ProcText.colonField(line) else {
+        try text.forEachLine { (number, line) throws(ObserverError) in
+            guard let field = line.colonField else {
                 throw .malformed(source: "status", line: number, reason: "expected `Name: value`")
             }
-            let value = String(field.value)
+            let (name, value) = (field.name, field.value)
             // A kB field must carry a number; "VmRSS: lots kB" is corruption, not text.
-            if value.hasSuffix(" kB"), ProcText.quantity(field.value) == nil {
-                throw .malformed(source: "status", line: number, reason: "\(field.name): \"\(value)\" is not `<number> kB`")
+            if value.hasSuffix(" kB"), value.quantity == nil {
+                throw .malformed(source: "status", line: number, reason: "\(name.string): \"\(value.string)\" is not `<number> kB`")
             }
-            fields[String(field.name)] = value
+            fields[name.string] = value.string
         }
         guard fields["Name"] != nil, fields["Pid"] != nil else {
             throw .malformed(source: "status", line: 0, reason: "no Name: or Pid: field")
@@ -36,7 +40,7 @@ public struct ProcStatus: Codable, Sendable, Equatable {
     }
 
     public static func read(pid: Int32) throws(ObserverError) -> ProcStatus {
-        try parse(try ObserverError.readText(FilePath("/proc/\(pid)/status")))
+        try ProcBytes.with(try ObserverError.readBytes("/proc/\(pid)/status")) { (bytes) throws(ObserverError) in try parse(bytes) }
     }
 
     public var observations: Observations {
@@ -67,29 +71,37 @@ public struct NumaMapsEntry: Codable, Sendable, Equatable {
 
 public enum NumaMaps {
     public static func parse(_ text: String) throws(ObserverError) -> [NumaMapsEntry] {
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in try parse(bytes) }
+    }
+
+    /// Parses numa_maps, keeping only the entries whose start is in `starts` (all when nil); of the other
+    /// lines only the address is read (as for smaps, the kept lines are checked against the format).
+    static func parse(_ text: ProcBytes, keeping starts: Set<UInt64>? = nil) throws(ObserverError) -> [NumaMapsEntry] {
         var entries: [NumaMapsEntry] = []
-        for (number, line) in ProcText.lines(text) {
+        try text.forEachLine { (number, line) throws(ObserverError) in
             func bad(_ reason: String) -> ObserverError { .malformed(source: "numa_maps", line: number, reason: reason) }
-            let words = ProcText.fields(line)
-            guard words.count >= 2, let start = ProcText.hex(words[0]) else { throw bad("expected `<hex address> <policy> …`") }
-            var entry = NumaMapsEntry(start: start, policy: String(words[1]), file: nil, markers: [], counters: [:], pagesPerNode: [:])
-            for word in words.dropFirst(2) {
-                guard let equals = word.firstIndex(of: "=") else {
-                    entry.markers.append(String(word))
+            var index = 0
+            guard let address = line.field(after: &index), let policy = line.field(after: &index), let start = address.hex
+            else { throw bad("expected `<hex address> <policy> …`") }
+            guard starts?.contains(start) ?? true else { return }
+            var entry = NumaMapsEntry(start: start, policy: policy.string, file: nil, markers: [], counters: [:], pagesPerNode: [:])
+            while let word = line.field(after: &index) {
+                guard let equals = word.firstIndex(of: UInt8(ascii: "=")) else {
+                    entry.markers.append(word.string)
                     continue
                 }
-                let name = word[..<equals]
-                let value = word[word.index(after: equals)...]
+                let name = word.prefix(upTo: equals)
+                let value = word.suffix(from: equals + 1)
                 if name == "file" {
                     // seq_file_path escapes "\n\t= " as octal, so a path never contains a raw space.
-                    entry.file = MountEntry.unescape(value)
+                    entry.file = value.contains(UInt8(ascii: "\\")) ? MountEntry.unescape(Substring(value.string)) : value.string
                     continue
                 }
-                guard let count = ProcText.counter(value) else { throw bad("\(name): \"\(value)\" is not a number") }
-                if name.first == "N", let node = ProcText.decimal(name.dropFirst()).flatMap(Int.init(exactly:)) {
+                guard let count = value.counter else { throw bad("\(name.string): \"\(value.string)\" is not a number") }
+                if name.hasPrefix("N"), let node = name.suffix(from: 1).decimal.flatMap(Int.init(exactly:)) {
                     entry.pagesPerNode[node] = count
                 } else {
-                    entry.counters[String(name)] = count
+                    entry.counters[name.string] = count
                 }
             }
             entries.append(entry)
@@ -97,15 +109,25 @@ public enum NumaMaps {
         return entries
     }
 
-    public static func read(pid: Int32) throws(ObserverError) -> [NumaMapsEntry] {
-        try parse(try ObserverError.readText(FilePath("/proc/\(pid)/numa_maps")))
+    /// The entries of process `pid`, or only those of the VMAs overlapping `range` (whose extents come
+    /// from /proc/PID/maps, read first).
+    public static func read(pid: Int32, overlapping range: Range<UInt64>? = nil) throws(ObserverError) -> [NumaMapsEntry] {
+        var starts: Set<UInt64>?
+        if let range { starts = Self.starts(of: try ProcMaps.read(pid: pid), overlapping: range) }
+        return try ProcBytes.with(try ObserverError.readBytes("/proc/\(pid)/numa_maps")) { (bytes) throws(ObserverError) in
+            try parse(bytes, keeping: starts)
+        }
     }
 
     /// The entries of the VMAs overlapping `range`. numa_maps prints only start addresses, so the
     /// VMA extents come from /proc/PID/maps (which does not walk page tables).
     public static func overlapping(_ entries: [NumaMapsEntry], _ range: Range<UInt64>, vmas: [VMAHeader]) -> [NumaMapsEntry] {
-        let starts = Set(vmas.filter { $0.range.overlaps(range) }.map(\.start))
+        let starts = starts(of: vmas, overlapping: range)
         return entries.filter { starts.contains($0.start) }
+    }
+
+    static func starts(of vmas: [VMAHeader], overlapping range: Range<UInt64>) -> Set<UInt64> {
+        Set(vmas.filter { $0.range.overlaps(range) }.map(\.start))
     }
 
     /// `numa_maps.pages` (sum of all N<node>), `numa_maps.N<node>`, summed counters, and the policy
@@ -142,33 +164,40 @@ public struct TaskWait: Codable, Sendable, Equatable {
 
     /// The frames of /proc/…/stack without the `[<0>] ` address prefix (addresses are hidden anyway).
     public static func parseStack(_ text: String) -> [String] {
-        ProcText.lines(text).map { _, line in
-            var frame = ProcText.trimmed(line)
-            if frame.hasPrefix("["), let close = frame.firstIndex(of: "]") {
-                frame = ProcText.trimmed(frame[frame.index(after: close)...])
+        ProcBytes.with(text) { bytes in
+            var frames: [String] = []
+            bytes.forEachLine { _, line in
+                var frame = line.trimmed
+                if frame.hasPrefix("["), let close = frame.firstIndex(of: UInt8(ascii: "]")) {
+                    frame = frame.suffix(from: close + 1).trimmed
+                }
+                frames.append(frame.string)
             }
-            return String(frame)
+            return frames
         }
     }
 
     /// The state letter from a stat line: `1234 (comm with ) and spaces) S 1 …`. The comm may contain
     /// anything, so the state is the first field after the *last* `)`.
     public static func parseStatState(_ text: String) throws(ObserverError) -> String {
-        guard let close = text.lastIndex(of: ")") else {
-            throw .malformed(source: "stat", line: 1, reason: "no `(comm)`")
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in
+            guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else {
+                throw .malformed(source: "stat", line: 1, reason: "no `(comm)`")
+            }
+            var index = close + 1
+            guard let state = bytes.field(after: &index), state.count == 1, Self.stateLetters.contains(state[0])
+            else { throw .malformed(source: "stat", line: 1, reason: "no state letter after `(comm)`") }
+            return state.string
         }
-        guard let state = ProcText.fields(text[text.index(after: close)...]).first, state.count == 1,
-            "RSDTtZXIPWxKN".contains(state)
-        else { throw .malformed(source: "stat", line: 1, reason: "no state letter after `(comm)`") }
-        return String(state)
     }
+
+    private static let stateLetters = Array("RSDTtZXIPWxKN".utf8)
 
     public static func read(pid: Int32, tid: Int32) throws(ObserverError) -> TaskWait {
         let directory = "/proc/\(pid)/task/\(tid)"
-        var wchan = try ObserverError.readText(FilePath(directory + "/wchan"))
-        while wchan.last?.isWhitespace == true { wchan.removeLast() }
-        let state = try parseStatState(try ObserverError.readText(FilePath(directory + "/stat")))
-        let stack = try? parseStack(ObserverError.readText(FilePath(directory + "/stack")))
+        let wchan = try ProcBytes.with(try ObserverError.readBytes(directory + "/wchan")) { $0.trimmed.string }
+        let state = try parseStatState(String(decoding: try ObserverError.readBytes(directory + "/stat"), as: UTF8.self))
+        let stack = (try? ObserverError.readBytes(directory + "/stack")).map { parseStack(String(decoding: $0, as: UTF8.self)) }
         return TaskWait(wchan: wchan.isEmpty ? "0" : wchan, stack: stack, state: state)
     }
 

@@ -20,35 +20,37 @@ public struct VMAHeader: Codable, Sendable, Equatable {
     public var isShared: Bool { permissions.hasSuffix("s") }
 
     /// Whether the line starts like a maps line (`<hex>-<hex> `), as opposed to a `Name:` field.
-    static func looksLikeHeader(_ line: Substring) -> Bool {
-        guard let dash = line.firstIndex(of: "-") else { return false }
-        let low = line[..<dash]
-        return !low.isEmpty && low.allSatisfy(\.isHexDigit)
+    static func looksLikeHeader(_ line: ProcBytes) -> Bool {
+        var index = 0
+        while index < line.count, ProcBytes.isHexDigit(line[index]) { index += 1 }
+        return index > 0 && index < line.count && line[index] == UInt8(ascii: "-")
     }
 
-    static func parse(_ line: Substring, source: String, lineNumber: Int) throws(ObserverError) -> VMAHeader {
+    static func parse(_ line: String, source: String, lineNumber: Int) throws(ObserverError) -> VMAHeader {
+        try ProcBytes.with(line) { (bytes) throws(ObserverError) in try parse(bytes, source: source, lineNumber: lineNumber) }
+    }
+
+    static func parse(_ line: ProcBytes, source: String, lineNumber: Int) throws(ObserverError) -> VMAHeader {
         func bad(_ reason: String) -> ObserverError { .malformed(source: source, line: lineNumber, reason: reason) }
-        let parts = ProcText.fields(line)
-        guard parts.count >= 5 else { throw bad("a VMA line needs at least 5 fields, has \(parts.count)") }
-        let bounds = parts[0].split(separator: "-", omittingEmptySubsequences: false)
-        guard bounds.count == 2, let start = ProcText.hex(bounds[0]), let end = ProcText.hex(bounds[1]), start <= end
-        else { throw bad("address range \"\(parts[0])\" is not <hex>-<hex>") }
-        let permissions = parts[1]
-        guard permissions.count == 4 else { throw bad("permissions \"\(permissions)\" are not 4 characters") }
-        guard let offset = ProcText.hex(parts[2]) else { throw bad("offset \"\(parts[2])\" is not hex") }
-        let device = parts[3].split(separator: ":", omittingEmptySubsequences: false)
-        guard device.count == 2, let major = ProcText.hex(device[0]).flatMap(UInt32.init(exactly:)),
-            let minor = ProcText.hex(device[1]).flatMap(UInt32.init(exactly:))
-        else { throw bad("device \"\(parts[3])\" is not <hex>:<hex>") }
-        guard let inode = ProcText.decimal(parts[4]) else { throw bad("inode \"\(parts[4])\" is not a number") }
+        var index = 0
+        guard let addresses = line.field(after: &index), let permissions = line.field(after: &index),
+            let offsetField = line.field(after: &index), let deviceField = line.field(after: &index),
+            let inodeField = line.field(after: &index)
+        else { throw bad("a VMA line needs at least 5 fields, has \(line.fields.count)") }
+        guard let (start, end) = addresses.pair(separator: UInt8(ascii: "-")), start <= end
+        else { throw bad("address range \"\(addresses.string)\" is not <hex>-<hex>") }
+        guard permissions.count == 4 else { throw bad("permissions \"\(permissions.string)\" are not 4 characters") }
+        guard let offset = offsetField.hex else { throw bad("offset \"\(offsetField.string)\" is not hex") }
+        guard let (major, minor) = deviceField.pair(separator: UInt8(ascii: ":")).flatMap({ pair in
+            UInt32(exactly: pair.0).flatMap { major in UInt32(exactly: pair.1).map { (major, $0) } }
+        })
+        else { throw bad("device \"\(deviceField.string)\" is not <hex>:<hex>") }
+        guard let inode = inodeField.decimal else { throw bad("inode \"\(inodeField.string)\" is not a number") }
         // The path is everything after the inode's column, and may itself contain spaces.
-        var path: String?
-        if parts.count > 5 {
-            path = String(ProcText.trimmed(line[parts[4].endIndex...]))
-        }
+        let rest = line.suffix(from: index).trimmed
         return VMAHeader(
-            start: start, end: end, permissions: String(permissions), offset: offset, deviceMajor: major,
-            deviceMinor: minor, inode: inode, path: path)
+            start: start, end: end, permissions: permissions.string, offset: offset, deviceMajor: major,
+            deviceMinor: minor, inode: inode, path: rest.isEmpty ? nil : rest.string)
     }
 }
 
@@ -72,35 +74,54 @@ public enum Smaps {
     /// Parses smaps text. An empty text is no VMAs (a kernel thread has none); a field before the
     /// first header, a line that is neither header nor field, or a non-numeric value is an error.
     public static func parse(_ text: String, source: String = "smaps") throws(ObserverError) -> [SmapsVMA] {
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in try parse(bytes, source: source) }
+    }
+
+    /// Parses smaps, keeping only the VMAs that overlap `range` (all when nil). Headers are always
+    /// checked; the field lines of a VMA that is left out are skipped unread: they are most of the file,
+    /// and the kernel prints every VMA in the same format, which the kept ones are checked against.
+    static func parse(_ text: ProcBytes, source: String, overlapping range: Range<UInt64>? = nil) throws(ObserverError) -> [SmapsVMA] {
         var vmas: [SmapsVMA] = []
-        for (number, line) in ProcText.lines(text) {
+        var current: SmapsVMA?
+        var sawHeader = false
+        try text.forEachLine { (number, line) throws(ObserverError) in
             if VMAHeader.looksLikeHeader(line) {
-                vmas.append(SmapsVMA(header: try VMAHeader.parse(line, source: source, lineNumber: number), fields: [:], vmFlags: []))
-                continue
+                if let done = current { vmas.append(done) }
+                let header = try VMAHeader.parse(line, source: source, lineNumber: number)
+                sawHeader = true
+                let keep = range.map { header.range.overlaps($0) } ?? true
+                current = keep ? SmapsVMA(header: header, fields: [:], vmFlags: []) : nil
+                return
             }
-            guard !vmas.isEmpty else {
+            guard sawHeader else {
                 throw .malformed(source: source, line: number, reason: "field before the first VMA header")
             }
-            guard let field = ProcText.colonField(line) else {
+            guard current != nil else { return }
+            guard let field = line.colonField else {
                 throw .malformed(source: source, line: number, reason: "neither a VMA header nor a `Name: value` field")
             }
             let (name, value) = (field.name, field.value)
             if name == "VmFlags" {
-                vmas[vmas.count - 1].vmFlags = ProcText.fields(value).map(String.init)
-                continue
+                current!.vmFlags = value.fields.map(\.string)
+                return
             }
-            guard let quantity = ProcText.quantity(value) else {
-                throw .malformed(source: source, line: number, reason: "\(name): \"\(value)\" is not `<number>` or `<number> kB`")
+            guard let quantity = value.quantity else {
+                throw .malformed(source: source, line: number, reason: "\(name.string): \"\(value.string)\" is not `<number>` or `<number> kB`")
             }
-            guard vmas[vmas.count - 1].fields.updateValue(quantity, forKey: String(name)) == nil else {
-                throw .malformed(source: source, line: number, reason: "\(name) appears twice in one VMA")
+            guard current!.fields.updateValue(quantity, forKey: name.string) == nil else {
+                throw .malformed(source: source, line: number, reason: "\(name.string) appears twice in one VMA")
             }
         }
+        if let done = current { vmas.append(done) }
         return vmas
     }
 
     /// smaps_rollup: one pseudo-VMA (`[rollup]`) spanning all mappings, with summed fields.
     public static func parseRollup(_ text: String) throws(ObserverError) -> SmapsVMA {
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in try parseRollup(bytes) }
+    }
+
+    static func parseRollup(_ text: ProcBytes) throws(ObserverError) -> SmapsVMA {
         let vmas = try parse(text, source: "smaps_rollup")
         guard vmas.count == 1 else {
             throw .malformed(source: "smaps_rollup", line: 0, reason: "expected one [rollup] entry, found \(vmas.count)")
@@ -150,26 +171,35 @@ public enum Smaps {
 
     // MARK: live files (each read walks the page tables: see SnapshotSource.walksPageTables)
 
-    public static func read(pid: Int32) throws(ObserverError) -> [SmapsVMA] {
-        try parse(try ObserverError.readText(FilePath("/proc/\(pid)/smaps")))
+    /// The VMAs of process `pid`, or only those overlapping `range`.
+    public static func read(pid: Int32, overlapping range: Range<UInt64>? = nil) throws(ObserverError) -> [SmapsVMA] {
+        try ProcBytes.with(try ObserverError.readBytes("/proc/\(pid)/smaps")) { (bytes) throws(ObserverError) in
+            try parse(bytes, source: "smaps", overlapping: range)
+        }
     }
 
     public static func readRollup(pid: Int32) throws(ObserverError) -> SmapsVMA {
-        try parseRollup(try ObserverError.readText(FilePath("/proc/\(pid)/smaps_rollup")))
+        try ProcBytes.with(try ObserverError.readBytes("/proc/\(pid)/smaps_rollup")) { (bytes) throws(ObserverError) in
+            try parseRollup(bytes)
+        }
     }
 }
 
 /// /proc/PID/maps: the VMA list without a page walk (safe next to 1 GiB PUD mappings).
 public enum ProcMaps {
     public static func parse(_ text: String) throws(ObserverError) -> [VMAHeader] {
+        try ProcBytes.with(text) { (bytes) throws(ObserverError) in try parse(bytes) }
+    }
+
+    static func parse(_ text: ProcBytes) throws(ObserverError) -> [VMAHeader] {
         var result: [VMAHeader] = []
-        for (number, line) in ProcText.lines(text) {
+        try text.forEachLine { (number, line) throws(ObserverError) in
             result.append(try VMAHeader.parse(line, source: "maps", lineNumber: number))
         }
         return result
     }
 
     public static func read(pid: Int32) throws(ObserverError) -> [VMAHeader] {
-        try parse(try ObserverError.readText(FilePath("/proc/\(pid)/maps")))
+        try ProcBytes.with(try ObserverError.readBytes("/proc/\(pid)/maps")) { (bytes) throws(ObserverError) in try parse(bytes) }
     }
 }

@@ -30,9 +30,16 @@ public struct SysfsObject: Codable, Sendable, Equatable {
     public static func read(_ directory: FilePath, names: [String]) throws(ObserverError) -> SysfsObject {
         guard SystemFile.exists(directory) else { throw .unreadable(path: directory.string, .noSuchFileOrDirectory) }
         var object = SysfsObject(path: directory.string, attributes: [:])
+        let prefix = directory.string + "/"
         for name in names {
             do {
-                if let value = try SystemFile.readAttribute(directory.appending(name)) { object.attributes[name] = value }
+                var value = String(decoding: try ObserverError.readBytes(prefix + name), as: UTF8.self)
+                while value.last == "\n" { value.removeLast() }
+                object.attributes[name] = value
+            } catch .unreadable(_, .noSuchFileOrDirectory) {
+                continue  // the kernel does not have it
+            } catch .unreadable(_, let errno) {
+                object.unreadable[name] = errno.description
             } catch {
                 object.unreadable[name] = error.description
             }
@@ -51,17 +58,19 @@ public struct SysfsObject: Codable, Sendable, Equatable {
                         ?? "no attribute \(entry.attribute) in \(path)")
                 continue
             }
-            let trimmed = ProcText.trimmed(Substring(text))
-            switch entry.format {
-            case .text:
-                result[key] = .text(String(trimmed))
-            case .decimal:
-                result[key] = ProcText.counter(trimmed).map(ObservedValue.integer)
-                    ?? .unavailable("\(entry.attribute) is not a decimal number: \"\(text)\"")
-            case .hex:
-                result[key] = trimmed.hasPrefix("0x") ? ProcText.hex(trimmed).map { .integer(Int64(bitPattern: $0)) }
-                    ?? .unavailable("\(entry.attribute) is not a hex number: \"\(text)\"")
-                    : .unavailable("\(entry.attribute) is not a 0x-prefixed hex number: \"\(text)\"")
+            result[key] = ProcBytes.with(text) { bytes in
+                let trimmed = bytes.trimmed
+                switch entry.format {
+                case .text:
+                    return .text(trimmed.string)
+                case .decimal:
+                    return trimmed.counter.map(ObservedValue.integer)
+                        ?? .unavailable("\(entry.attribute) is not a decimal number: \"\(text)\"")
+                case .hex:
+                    return trimmed.hasPrefix("0x") ? trimmed.hex.map { .integer(Int64(bitPattern: $0)) }
+                        ?? .unavailable("\(entry.attribute) is not a hex number: \"\(text)\"")
+                        : .unavailable("\(entry.attribute) is not a 0x-prefixed hex number: \"\(text)\"")
+                }
             }
         }
         return result
@@ -137,8 +146,8 @@ public enum NodeSysfs {
     public static func read(node: Int) throws(ObserverError) -> (meminfo: [String: ProcQuantity], vmstat: [String: Int64]) {
         let directory = "/sys/devices/system/node/node\(node)"
         return (
-            try MemInfo.parse(try ObserverError.readText(FilePath(directory + "/meminfo")), source: "node\(node)/meminfo"),
-            try VMStat.parse(try ObserverError.readText(FilePath(directory + "/vmstat")), source: "node\(node)/vmstat")
+            try MemInfo.read(directory + "/meminfo", source: "node\(node)/meminfo"),
+            try VMStat.read(directory + "/vmstat", source: "node\(node)/vmstat")
         )
     }
 

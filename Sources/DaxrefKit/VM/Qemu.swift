@@ -20,7 +20,8 @@ public struct QemuConfiguration: Sendable, Equatable {
     public var pmem: PmemOrigin = .nvdimm
     /// Backing file of the `-device nvdimm` (sparse; in /dev/shm so guest writes stay in memory).
     public var nvdimmBacking: String?
-    public var nvdimmSizeMiB: Int = 4096
+    /// 6 GiB: the default namespaces (1.5 GiB) and the 2 GiB spare, plus room for a 2 GiB devdax1g.
+    public var nvdimmSizeMiB: Int = 6144
     public var labelSizeKiB: Int = 128
     /// A raw disk image attached as virtio-blk with serial "daxref-blk": the non-DAX block device.
     public var scratchDisk: String?

@@ -15,7 +15,7 @@ public struct VMRunner {
         public var command: [String]
         public var pmem: PmemOrigin = .nvdimm
         /// What guest-provision.sh sets up before the command (its words; empty = nothing).
-        public var provision: [String] = ["devdax4k", "devdax2m", "ext4", "xfs", "blk"]
+        public var provision: [String] = ["devdax4k", "devdax2m", "spare", "ext4", "xfs", "blk"]
         public var accel: Accel = .auto
         public var cpuModel: String?
         public var memoryMiB = 4096

@@ -26,7 +26,7 @@ public struct DrivePlan: Sendable {
         self.perPageLists = perPageLists
         self.backings = backings
         self.missing = missing
-        self.workloads = Workload.allCases
+        self.workloads = Workload.allCases.filter { $0.requirement != .spareNamespace }  // NamespaceSteps runs those
         self.workloadGlob = workloadGlob
         self.blockTarget = blockTarget
         self.length = length
@@ -49,7 +49,7 @@ public struct DrivePlan: Sendable {
 
 /// What `daxref drive --json` writes.
 public struct DriveReport: Codable, Sendable {
-    public static let currentSchemaVersion = 1
+    public static let currentSchemaVersion = 2
     public var schemaVersion = DriveReport.currentSchemaVersion
     public var kernel: KernelFingerprint
     public var blockTarget: BlockTarget?
@@ -163,7 +163,9 @@ public enum Drive {
             return StepResult(id: request.id, backing: request.backing.id, workload: request.workload, status: .error,
                               reason: "cannot start the helper \(executable): \(error)")
         }
-        return result(of: outcome, for: request, timeout: timeout)
+        var stepResult = result(of: outcome, for: request, timeout: timeout)
+        sweepProbes(after: outcome, into: &stepResult)
+        return stepResult
     }
 
     /// The step's result from what its helper did: its own result if it delivered one, else one
@@ -189,12 +191,34 @@ public enum Drive {
             result.status = .timedOut
             result.observations[StepKeys.stepTimedOut] = .flag(true)
             result.reason = "no result within \(Int(timeout)) s" + (outcome.abandoned ? "; the helper could not be killed (D state) and was left behind" : "; helper killed")
-            if let blocked = outcome.samples.first(where: { $0.wait.map { $0.wchan != "0" } ?? false })?.wait {
-                result.observations[StepKeys.taskWchan] = .text(blocked.wchan)
-                result.observations[StepKeys.taskState] = .text(blocked.state)
+            // Where it was stuck: the first task sleeping somewhere (wchan, state, kernel stack).
+            let waits = outcome.samples.compactMap(\.wait)
+            if let blocked = waits.first(where: { $0.wchan != "0" }) ?? waits.first {
+                result.observations.merge(blocked.observations)
             }
         }
         return result
+    }
+
+    /// A kprobe step whose helper did not deliver was killed (or crashed) with its probes
+    /// installed: its signal handlers cannot run on SIGKILL. Remove what it left, now that its
+    /// process is gone, and say so in the result (`kprobe.probes_remaining`, `kprobe.swept`).
+    static func sweepProbes(
+        after outcome: HelperProcess.Outcome, into result: inout StepResult,
+        tracefs injected: (any TracefsAccess)? = nil, isAlive: (Int32) -> Bool = KprobeSession.processIsAlive
+    ) {
+        guard result.workload.requirement == .kprobes, StepRunner.parseResult(fromOutput: outcome.stdout) == nil else { return }
+        let tracefs: any TracefsAccess
+        if let injected {
+            tracefs = injected
+        } else {
+            guard case .success(let real) = Tracefs.availableForKprobes() else { return }
+            tracefs = real
+        }
+        result.observations["kprobe.swept"] = .list(KprobeSession.sweepStale(tracefs: tracefs, isAlive: isAlive).map { .text($0) })
+        let remaining = ((try? tracefs.read("kprobe_events")) ?? "").split(separator: "\n")
+            .filter { KprobeSession.group(ofDefinition: $0)?.hasPrefix(KprobeSession.groupPrefix) == true }
+        result.observations["kprobe.probes_remaining"] = .integer(Int64(remaining.count))
     }
 }
 

@@ -46,6 +46,16 @@ extension DriveReport {
             parts.append("not-blocked")
         }
         if case .flag(true)? = o[StepKeys.stepTimedOut] { parts.append("TIMED-OUT") }
+        // refcount-timeline: the counts the kernel showed, `-` where a moment did not happen.
+        let moments = TimelineWorkload.Moment.allCases.compactMap { moment -> String? in
+            switch o[KprobeObservations.refcountKey(moment.rawValue)] {
+            case .integer(let count)?: "\(moment.rawValue)=\(count)"
+            case .unavailable?: "\(moment.rawValue)=-"
+            default: nil
+            }
+        }
+        if !moments.isEmpty { parts.append("refcount " + moments.joined(separator: " ")) }
+        if case .integer(let remaining)? = o["kprobe.probes_remaining"], remaining != 0 { parts.append("PROBES-LEFT=\(remaining)") }
         for (key, label) in [(StepKeys.dataVerified, "verified"), (StepKeys.dataChildWriteVisible, "child-write-visible"), (StepKeys.dataRetained, "retained")] {
             if case .flag(let value)? = o[key] { parts.append("\(label)=\(value ? "yes" : "NO")") }
         }

@@ -47,6 +47,15 @@ public enum Workload: String, Codable, CaseIterable, Sendable {
     /// The last close(2) of an unlinked, unmapped file whose pages a pipe still holds (eviction from
     /// the closing task's return to user space).
     case closeSplicedUnmapped = "close.vmsplice-unmapped"
+    /// The real `_refcount` of the mapping's first page (the folio head's for compound pages), read
+    /// by kprobes at named moments: idle, after one write fault, while held by a FOLL_GET (vmsplice)
+    /// and a long-term FOLL_PIN (io_uring), after release, after munmap (`kprobe.refcount.<moment>`).
+    case refcountTimeline = "refcount-timeline"
+    /// Reconfigure an opted-in spare namespace with its memmap in RAM (`ndctl create-namespace --map=mem`):
+    /// what creating it allocates (vmstat.nr_memmap_pages, MemFree). Run by `NamespaceSteps`, not by drive.
+    case createNamespaceMapMem = "create-namespace.map-mem"
+    /// The same with the memmap on the device itself (`--map=dev`, vmem_altmap).
+    case createNamespaceMapDev = "create-namespace.map-dev"
 
     /// What a workload needs beyond a mapping.
     public enum Requirement: Sendable {
@@ -55,6 +64,10 @@ public enum Workload: String, Codable, CaseIterable, Sendable {
         case file
         /// A non-DAX block device (or a directory on one) for O_DIRECT.
         case blockDevice
+        /// Root, tracefs and kprobe events (CONFIG_KPROBE_EVENTS).
+        case kprobes
+        /// A spare namespace the user allowed daxref to reconfigure (`NamespaceSteps`).
+        case spareNamespace
     }
 
     public var requirement: Requirement {
@@ -63,18 +76,25 @@ public enum Workload: String, Codable, CaseIterable, Sendable {
             .punchHoleSplicedUnmapped, .unlinkSplicedUnmapped, .closeSplicedUnmapped:
             .file
         case .directRead, .directWrite: .blockDevice
+        case .refcountTimeline: .kprobes
+        case .createNamespaceMapMem, .createNamespaceMapDev: .spareNamespace
         default: .mapping
         }
     }
 
     /// Why this workload cannot run on `backing` here, or nil when it can.
-    public func skipReason(on backing: Backing, blockTarget: BlockTarget?) -> String? {
+    public func skipReason(
+        on backing: Backing, blockTarget: BlockTarget?,
+        kprobes: () -> KprobeUnavailable? = Workload.kprobesUnavailable
+    ) -> String? {
         switch requirement {
         case .mapping: nil
         case .file: backing.hasFile ? nil : "needs a file (fsdax or page cache); \(backing.id) has none"
         case .blockDevice:
             blockTarget == nil
                 ? "no non-DAX block device: set DAXREF_BLK (a block device or a directory on one), or provision blk" : nil
+        case .kprobes: kprobes().map { "kprobes unavailable: \($0)" }
+        case .spareNamespace: "reconfigures a spare namespace: run by NamespaceSteps with an opt-in, not on a mapped backing"
         }
     }
 
@@ -91,5 +111,13 @@ public enum Workload: String, Codable, CaseIterable, Sendable {
 enum Glob {
     static func matches(_ pattern: String, _ text: String) -> Bool {
         fnmatch(pattern, text, 0) == 0
+    }
+}
+
+extension Workload {
+    /// Why kprobes cannot be used here (not root, no tracefs, no CONFIG_KPROBE_EVENTS), or nil.
+    public static func kprobesUnavailable() -> KprobeUnavailable? {
+        if case .failure(let why) = Tracefs.availableForKprobes() { return why }
+        return nil
     }
 }

@@ -45,6 +45,9 @@ extension Workload {
         case .punchHoleSplicedUnmapped: try LayoutWorkloads.run(.punchHole, .splicedUnmapped, &memory, request: request, log: &log)
         case .unlinkSplicedUnmapped: try LayoutWorkloads.run(.unlink, .splicedUnmapped, &memory, request: request, log: &log)
         case .closeSplicedUnmapped: try LayoutWorkloads.run(.close, .splicedUnmapped, &memory, request: request, log: &log)
+        case .refcountTimeline: try TimelineWorkload.run(&memory, request: request, log: &log)
+        case .createNamespaceMapMem, .createNamespaceMapDev:
+            throw .unavailable("\(rawValue) reconfigures a namespace, not a mapping: it runs through NamespaceSteps")
         }
     }
 }

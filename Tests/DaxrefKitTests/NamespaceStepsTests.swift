@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+
+@testable import DaxrefKit
+
+/// The create-namespace steps against `MockNamespaceHost` (checkpoints read this machine's /proc,
+/// which is fine: their values are not what is checked here).
+@Suite struct NamespaceStepsTests {
+    @Test func variantIDs() {
+        #expect(NamespaceVariant.allCases.map(\.stepID) == [
+            "devdax.4k.create-namespace.map-mem", "devdax.2m.create-namespace.map-mem", "devdax.2m.create-namespace.map-dev",
+            "devdax.1g.create-namespace.map-mem", "fsdax.2m.create-namespace.map-mem", "fsdax.2m.create-namespace.map-dev",
+        ])
+        #expect(NamespaceVariant.allCases.map(\.backingID) == ["devdax.4k", "devdax.2m", "devdax.2m", "devdax.1g", "fsdax.2m", "fsdax.2m"])
+        #expect(Workload.createNamespaceMapDev.rawValue == "create-namespace.map-dev")
+        #expect(Workload.createNamespaceMapMem.requirement == .spareNamespace)
+        #expect(!DrivePlan(backings: [.anonymous], blockTarget: nil).requests.contains { $0.workload.requirement == .spareNamespace },
+                "drive never maps a backing for them")
+    }
+
+    @Test func everyVariantIsCreatedRecordedAndRestored() throws {
+        let host = MockNamespaceHost.spare()
+        let before = host.namespaces
+        var seen: [String] = []
+        let steps = try NamespaceSteps.run(spare: "namespace0.0", host: host) { seen.append($0.id) }
+        #expect(seen == NamespaceVariant.allCases.map(\.stepID))
+        #expect(steps.allSatisfy { $0.status == .completed }, "\(steps.map { "\($0.id): \($0.reason ?? "")" })")
+        #expect(host.namespaces == before, "the spare ends as it started")
+        #expect(host.mutations.count == 12, "one create and one restore per variant")
+
+        let huge = try #require(steps.first { $0.id == "devdax.1g.create-namespace.map-mem" })
+        #expect(huge.workload == .createNamespaceMapMem && huge.backing == "devdax.1g")
+        #expect(huge.observations[StepKeys.namespaceMode] == .text("devdax"))
+        #expect(huge.observations[StepKeys.namespaceAlign] == .integer(1 << 30))
+        #expect(huge.observations[StepKeys.namespaceMap] == .text("mem"))
+        #expect(huge.observations[StepKeys.namespaceRawSize] == .integer(2 << 30))
+        #expect(huge.observations[StepKeys.namespaceSize] == .integer(1 << 30))
+        #expect(huge.observations[StepKeys.namespaceDevice] == .text("dax0.7"))
+        #expect(huge.observations[StepKeys.ndctlExit] == .integer(0))
+        #expect(huge.observations[StepKeys.ndctlStderr] == nil)
+        #expect(huge.checkpoints.map(\.name) == ["before", "created", "restored"])
+        for key in ["vmstat.nr_memmap_pages", "meminfo.MemFree"] {
+            #expect(huge.checkpoints[1].observations[ObservableKey(rawValue: key)] != nil, "\(key) recorded (a value, or why not)")
+        }
+        let fsdax = try #require(steps.first { $0.id == "fsdax.2m.create-namespace.map-dev" })
+        #expect(fsdax.observations[StepKeys.namespaceDevice] == .text("pmem0") && fsdax.observations[StepKeys.namespaceMap] == .text("dev"))
+    }
+
+    @Test func refusedCreateIsAnObservationAndTheRunGoesOn() throws {
+        let host = MockNamespaceHost.spare()
+        host.failCreate = { arguments in
+            arguments.contains("--align=1073741824")
+                ? NdctlOutcome(arguments: arguments, exit: .exited(1), stderr: "failed to reconfigure namespace: No such device or address\n") : nil
+        }
+        let steps = try NamespaceSteps.run(spare: "namespace0.0", variants: [.devdax1gMapMem, .fsdax2mMapMem], host: host)
+        #expect(steps.map(\.status) == [.completed, .completed])
+        #expect(steps[0].observations[StepKeys.ndctlExit] == .integer(1))
+        #expect(steps[0].observations[StepKeys.ndctlStderr] == .text("failed to reconfigure namespace: No such device or address"))
+        #expect(steps[0].observations[StepKeys.namespaceMode] == nil)
+        #expect(steps[1].observations[StepKeys.namespaceMode] == .text("fsdax"))
+        #expect(host.namespaces["namespace0.0"]?.mode == "raw")
+    }
+
+    @Test func hungNdctlIsATimeoutWithWhereItWas() throws {
+        let host = MockNamespaceHost.spare()
+        host.failCreate = { arguments in
+            arguments.contains("--mode=devdax")
+                ? NdctlOutcome(arguments: arguments, exit: .signaled(9), timedOut: true, wait: TaskWait(wchan: "wait_for_completion", stack: nil, state: "D"))
+                : nil
+        }
+        let step = try #require(try NamespaceSteps.run(spare: "namespace0.0", variants: [.devdax2mMapMem], host: host).first)
+        #expect(step.status == .timedOut)
+        #expect(step.observations[StepKeys.stepTimedOut] == .flag(true))
+        #expect(step.observations[StepKeys.taskWchan] == .text("wait_for_completion"))
+        #expect(step.observations[StepKeys.ndctlExit] == .integer(137))
+    }
+
+    @Test func smallSpareSkipsTheGigabyteVariant() throws {
+        let host = MockNamespaceHost.spare(size: 1 << 30)
+        let steps = try NamespaceSteps.run(spare: "namespace0.0", variants: [.devdax1gMapMem, .devdax2mMapMem], host: host)
+        #expect(steps[0].status == .skipped)
+        #expect(steps[0].reason?.contains("holds no whole 1g page") == true, "\(steps[0].reason ?? "")")
+        #expect(steps[1].status == .completed)
+    }
+
+    @Test func spareInUseIsRefusedBeforeAnyStep() {
+        let host = MockNamespaceHost.spare()
+        host.holders = [.mounted(device: "pmem0", mountpoint: "/mnt/x")]
+        #expect(throws: ReconfigureError.self) { try NamespaceSteps.run(spare: "namespace0.0", host: host) }
+        #expect(host.mutations.isEmpty)
+    }
+
+    @Test func failedRestoreStopsTheRun() throws {
+        let host = MockNamespaceHost.spare()
+        host.failCreate = { arguments in
+            arguments.contains("--mode=raw") ? NdctlOutcome(arguments: arguments, exit: .exited(1), stderr: "namespace0.0 is active\n") : nil
+        }
+        let steps = try NamespaceSteps.run(spare: "namespace0.0", variants: [.devdax4kMapMem, .devdax2mMapMem], host: host)
+        #expect(steps[0].status == .error && steps[0].reason?.contains("restoring namespace0.0 failed") == true)
+        #expect(steps[0].observations[StepKeys.namespaceMode] == .text("devdax"), "what was created is still recorded")
+        #expect(steps[1].status == .skipped && steps[1].reason?.contains("could not be restored after devdax.4k") == true)
+        #expect(host.mutations.filter { $0.contains("--mode=devdax") }.count == 1, "nothing more is created on an unrestored spare")
+    }
+
+    @Test func tableShowsMemmapPerGiB() {
+        func checkpoint(_ name: String, _ memmap: ObservedValue) -> Checkpoint {
+            Checkpoint(name: name, atMilliseconds: 0, observations: Observations(["vmstat.nr_memmap_pages": memmap, "meminfo.MemFree": .integer(100)]))
+        }
+        var step = StepResult(id: "devdax.2m.create-namespace.map-mem", backing: "devdax.2m", workload: .createNamespaceMapMem, status: .completed)
+        step.observations[StepKeys.ndctlExit] = .integer(0)
+        step.observations[StepKeys.ndctlDuration] = .integer(1594)
+        step.observations[StepKeys.namespaceSize] = .integer(2145386496)
+        step.observations[StepKeys.namespaceRawSize] = .integer(2 << 30)
+        step.checkpoints = [checkpoint("before", .integer(6144)), checkpoint("created", .integer(8192)), checkpoint("restored", .integer(6144))]
+        var old = step
+        old.checkpoints = [checkpoint("before", .unavailable("absent")), checkpoint("created", .unavailable("absent"))]
+        let table = NamespaceSteps.renderTable([step, old])
+        #expect(table.contains("ok 1594ms") && table.contains("+2048") && table.contains("1024.0") && table.contains("2.00 GiB of 2.00 GiB"))
+        #expect(table.split(separator: "\n").last?.contains("n/a") == true)
+    }
+}
