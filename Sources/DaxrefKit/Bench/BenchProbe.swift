@@ -199,7 +199,6 @@ extension BenchProbe {
     // MARK: copy
 
     private func runCopy(_ result: inout BenchProbeResult) throws(BenchProbeError) {
-        let length = length
         if faultIn {
             for round in 0...repetitions {
                 for side in alternating([Series.faultIn, Series.faultInAnonymous], round) {
