@@ -66,7 +66,7 @@ struct ChartLayout {
             }
             let x = { (value: Double) in barsX + Int((value / scale * Double(barsWidth)).rounded()) }
             let middle = barTop + barHeight / 2
-            elements.append(#"<rect x="\#(barsX)" y="\#(barTop)" width="\#(max(1, x(summary.median) - barsX))" height="\#(barHeight)" fill="\#(color)"><title>\#(escapeXML(side.label))</title></rect>"#)
+            elements.append(#"<rect x="\#(barsX)" y="\#(barTop)" width="\#(max(1, x(summary.median) - barsX))" height="\#(barHeight)" fill="\#(color)"><title>\#(xmlEscaped(side.label))</title></rect>"#)
             if summary.count > 1 {
                 elements.append(#"<line x1="\#(x(summary.min))" y1="\#(middle)" x2="\#(x(summary.max))" y2="\#(middle)" stroke="black" stroke-width="1"/>"#)
                 for end in [summary.min, summary.max] {
@@ -93,19 +93,5 @@ struct ChartLayout {
 
 private func svgText(x: Int, y: Int, _ content: String, size: Int, weight: String? = nil, fill: String = "#000") -> String {
     let bold = weight.map { #" font-weight="\#($0)""# } ?? ""
-    return #"<text x="\#(x)" y="\#(y)" font-size="\#(size)"\#(bold) fill="\#(fill)">\#(escapeXML(content))</text>"#
-}
-
-private func escapeXML(_ text: String) -> String {
-    var escaped = ""
-    for character in text {
-        switch character {
-        case "&": escaped += "&amp;"
-        case "<": escaped += "&lt;"
-        case ">": escaped += "&gt;"
-        case "\"": escaped += "&quot;"
-        default: escaped.append(character)
-        }
-    }
-    return escaped
+    return #"<text x="\#(x)" y="\#(y)" font-size="\#(size)"\#(bold) fill="\#(fill)">\#(xmlEscaped(content))</text>"#
 }
