@@ -23,6 +23,11 @@ let package = Package(
         .systemLibrary(
             name: "CDaxctl", path: "Modules/CDaxctl", pkgConfig: "libdaxctl",
             providers: [.apt(["libdaxctl-dev", "uuid-dev"])]),
+        // libblkid: the signatures (file systems, partition tables, LVM, RAID, swap) that make a
+        // block device one daxref refuses to overwrite, found the way wipefs finds them.
+        .systemLibrary(
+            name: "CBlkid", path: "Modules/CBlkid", pkgConfig: "blkid",
+            providers: [.apt(["libblkid-dev"])]),
         .systemLibrary(
             name: "CNuma", path: "Modules/CNuma", pkgConfig: "numa",
             providers: [.apt(["libnuma-dev"])]),
@@ -32,7 +37,7 @@ let package = Package(
         .target(
             name: "DaxrefKit",
             dependencies: [
-                "CNdctl", "CDaxctl", "CNuma", "CDaxrefShim",
+                "CNdctl", "CDaxctl", "CNuma", "CBlkid", "CDaxrefShim",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // Layer 10: one type per subcommand.

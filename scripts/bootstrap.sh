@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
     # build: system-library targets (uuid-dev: the ndctl headers need it but do not declare it)
-    pkg-config libndctl-dev libdaxctl-dev libnuma-dev uuid-dev liburing-dev
+    pkg-config libndctl-dev libdaxctl-dev libnuma-dev libblkid-dev uuid-dev liburing-dev
     # inside the guest (the host root is the guest's root) and for `inventory --verify`
     ndctl daxctl numactl e2fsprogs xfsprogs kmod util-linux
     # VM runner: kernel download and unpacking, initramfs, emulator

@@ -90,7 +90,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Bytes pinned and snapshotted (default 1G).", valueName: "size"))
     var pinSize: String?
 
-    @Option(help: ArgumentHelp("Seconds one case (all its repetitions) may take before its helper is killed.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds one case (all its repetitions) may take before its helper is killed.", valueName: "seconds"),
+            transform: seconds)
     var timeout: Double?
 
     @Option(help: ArgumentHelp("The C reference program (default: daxref-bench-ref beside this daxref).", valueName: "path"))
@@ -110,7 +111,9 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if let repetitions, repetitions < 1 { throw ValidationError("--repetitions must be at least 1") }
-        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be > 0") }
+        if let reference, !FileManager.default.isExecutableFile(atPath: reference) {
+            throw ValidationError("--reference \(reference): not an executable file (the C peer is built as daxref-bench-ref beside daxref)")
+        }
         _ = try settings()
         if vmPhases != nil {
             if cases != nil || copySize != nil || directSize != nil || blockSize != nil || pinSize != nil || reference != nil {
@@ -175,7 +178,7 @@ struct BenchCommand: ParsableCommand {
             printError("bench: no case selected")
             throw ExitCode(4)
         }
-        let report = vmPhases != nil ? try runVMPhases(settings) : runGuestCases(settings)
+        let report = vmPhases != nil ? try runVMPhases(settings) : try runGuestCases(settings)
         print(report.renderTable())
         do {
             if let json { try Data((try report.jsonString() + "\n").utf8).write(to: URL(fileURLWithPath: json)) }
@@ -187,11 +190,17 @@ struct BenchCommand: ParsableCommand {
         if report.hasErrors { throw ExitCode.failure }
     }
 
-    private func runGuestCases(_ settings: BenchSettings) -> BenchReport {
+    private func runGuestCases(_ settings: BenchSettings) throws -> BenchReport {
         var inventory: Inventory?
         do { inventory = try Inventory.read() } catch { printError("bench: inventory: \(error) (DAX cases will be unavailable)") }
-        let environment = ProcessInfo.processInfo.environment
-        let blockTarget = Drive.blockTarget(environment: environment)
+        // The O_DIRECT cases write the block target from offset 0: the same policy as `daxref run`.
+        let blockTarget: BlockTarget?
+        do {
+            blockTarget = try Selection.blockTarget(environment: ProcessInfo.processInfo.environment, minimumBytes: settings.directBytes)
+        } catch {
+            printError("bench: \(error)")
+            throw ExitCode(64)
+        }
         let fio = GuestBench.locateFio()
         let referencePath = reference ?? ReferenceProgram.defaultPath()
         let referenceProgram = FileManager.default.isExecutableFile(atPath: referencePath) ? referencePath : nil

@@ -9,6 +9,6 @@ struct CLIError: Error, CustomStringConvertible {
 import Foundation
 
 /// Diagnostics go to stderr so stdout stays parseable.
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+func printError(_ message: String, terminator: String = "\n") {
+    FileHandle.standardError.write(Data((message + terminator).utf8))
 }

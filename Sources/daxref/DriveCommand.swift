@@ -46,13 +46,16 @@ struct DriveCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Mapping length per step in bytes (rounded up to the backing's alignment).", valueName: "bytes"))
     var length = StepRequest.defaultLength
 
-    @Option(help: ArgumentHelp("Seconds per step before its helper is killed (or left behind if it cannot be).", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds per step before its helper is killed (or left behind if it cannot be).", valueName: "seconds"),
+            transform: seconds)
     var timeout: Double = 120
 
-    @Option(help: ArgumentHelp("Seconds a truncate/punch/unlink/close may take before it counts as blocked.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds a truncate/punch/unlink/close may take before it counts as blocked.", valueName: "seconds"),
+            transform: seconds)
     var blockWait: Double = 1
 
-    @Option(help: ArgumentHelp("Seconds to wait for a blocked call after each release (pipe drain, munmap).", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds to wait for a blocked call after each release (pipe drain, munmap).", valueName: "seconds"),
+            transform: seconds)
     var releaseWait: Double = 5
 
     @Flag(help: "Keep per-page lists (PFNs, kpagecount, kpageflags) in the JSON checkpoints, however long.")
@@ -91,9 +94,14 @@ struct DriveCommand: ParsableCommand {
         do { selection = try Drive.select(backings, from: Drive.availableBackings(inventory)) } catch {
             throw ValidationError(error.description)
         }
+        let blockTarget: BlockTarget?
+        do { blockTarget = try Selection.blockTarget(environment: ProcessInfo.processInfo.environment, minimumBytes: length) } catch {
+            printError("drive: \(error)")
+            throw ExitCode(64)
+        }
         let plan = DrivePlan(
             backings: selection.backings, missing: selection.missing, workloadGlob: workload,
-            blockTarget: Drive.blockTarget(environment: ProcessInfo.processInfo.environment), length: length,
+            blockTarget: blockTarget, length: length,
             stepTimeout: timeout, blockWait: blockWait, releaseWait: releaseWait, perPageLists: perPage)
         if plan.requests.isEmpty && plan.missing.isEmpty {
             printError("drive: no step matches --workload \(workload) on \(plan.backings.map(\.id).joined(separator: ", "))")

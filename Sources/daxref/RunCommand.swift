@@ -16,11 +16,15 @@ struct RunCommand: ParsableCommand {
             pagecache.tmpfs, which show ordinary pages under the same workloads.
 
             WHERE IT RUNS
-              In a daxref VM (daxref vm -- run) the guest's provisioning made the memory: every \
+              daxref run needs root (pagemap PFNs, kpageflags, tracefs); as another user it \
+            runs nothing and exits 4. In a daxref VM (daxref vm -- run) the guest's provisioning made the memory: every \
             device and DAX mount it made is used. On a machine with real pmem or CXL memory, only \
             what you name is used: --devdax /dev/daxX.Y (repeatable), --fsdax DIR (a directory on \
             ext4/xfs mounted -o dax; daxref creates and removes its scratch files there), --blk PATH \
-            (a non-DAX block device or a directory on one, for O_DIRECT). The namespace scenarios \
+            (a non-DAX block device or a directory on one, for O_DIRECT; DAXREF_BLK=PATH is the \
+            same). A block device is overwritten from offset 0, so it needs --allow-overwrite \
+            naming it, and it is refused whatever you allow if it is in use or carries a file \
+            system, partition table, LVM, RAID or swap signature (see docs/safety.md). The namespace scenarios \
             (memmap accounting: *.create-namespace.*) reconfigure one namespace and restore it \
             afterwards, only with --allow-reconfigure namespaceX.Y naming it. Devices and namespaces \
             that are mapped, mounted, or online as system-ram are refused. Scenarios whose memory is \
@@ -32,11 +36,20 @@ struct RunCommand: ParsableCommand {
             running anything. A mismatch that is a known kernel bug stays a failure, annotated \
             with the finding (see docs/findings.md).
 
+            REPORTS
+              --json, --ktap and --junit take a file, or - for standard output (the table then \
+            goes to standard error). Each is checked before the first scenario and replaced \
+            atomically at the end. While the run goes, --json F also has F.partial beside it: \
+            one JSON line per scenario as it is judged. A run cut short (a signal, SIGKILL, a \
+            guest panic) leaves F.partial with every scenario it measured (and, after a signal, \
+            F itself, saying where it stopped); `daxref diff` reads either.
+
             EXIT STATUS (kselftest)
               0  every scenario that ran passed
-              1  a scenario failed (mismatch) or could not be run (error)
-              4  nothing ran (everything skipped)
-              64 bad usage or a refused device
+              1  a scenario failed (mismatch) or could not be run (error), or the run stopped early
+              4  nothing ran (everything skipped, or not root)
+              64 bad usage or a refused device (nothing was run or written)
+              74 a report could not be written at the end (F.partial keeps the results)
             """)
 
     @Option(help: ArgumentHelp("Shell globs over scenario IDs, comma-separated (e.g. 'fsdax.*.truncate.*,devdax.*.iouring*').", valueName: "globs"))
@@ -63,13 +76,17 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A directory on an ext4/xfs -o dax mount to use (hardware mode; repeatable).", valueName: "dir"))
     var fsdax: [String] = []
 
-    @Option(help: ArgumentHelp("A non-DAX block device or directory for the O_DIRECT scenarios.", valueName: "path"))
+    @Option(help: ArgumentHelp("A non-DAX block device or directory for the O_DIRECT scenarios (a device is overwritten: see --allow-overwrite).", valueName: "path"))
     var blk: String?
+
+    @Option(help: ArgumentHelp("The block device --blk (or DAXREF_BLK) names, which the O_DIRECT scenarios may overwrite from offset 0.", valueName: "device"))
+    var allowOverwrite: [String] = []
 
     @Option(help: ArgumentHelp("A namespace the namespace scenarios may reconfigure and then restore (hardware mode; it must not be in use).", valueName: "namespaceX.Y"))
     var allowReconfigure: String?
 
-    @Option(help: ArgumentHelp("Seconds per scenario before its helper is killed (or left behind in D state).", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds per scenario before its helper is killed (or left behind in D state).", valueName: "seconds"),
+            transform: seconds)
     var timeout: Double = 120
 
     @Option(help: ArgumentHelp("Colour in the table: auto (on a terminal), always, never.", valueName: "when"))
@@ -78,10 +95,29 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if let era, Era.parse(era) == nil { throw ValidationError("--era: unknown era `\(era)`; one of: pre-6.3, 6.3-6.14, 6.15+") }
         if !["auto", "always", "never"].contains(color) { throw ValidationError("--color: auto, always or never") }
-        if let scenario, ScenarioCatalogue.select(scenario).isEmpty {
-            throw ValidationError("--scenario: no scenario matches `\(scenario)` (see `daxref run --list`)")
+        if let scenario {
+            // Each glob on its own: one typo in a list must not quietly drop what it meant to select.
+            let globs = scenario.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if let empty = globs.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+                throw ValidationError("--scenario: glob \(empty + 1) of `\(scenario)` is empty")
+            }
+            for glob in globs where ScenarioCatalogue.select(glob).isEmpty {
+                throw ValidationError("--scenario: `\(glob)` matches no scenario (see `daxref run --list`)")
+            }
         }
-        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if let allowReconfigure, allowReconfigure.wholeMatch(of: /namespace[0-9]+\.[0-9]+/) == nil {
+            throw ValidationError("--allow-reconfigure: `\(allowReconfigure)` is not a namespace name (namespaceX.Y, as `ndctl list -N` shows)")
+        }
+        if !allowOverwrite.isEmpty, blk == nil, (ProcessInfo.processInfo.environment["DAXREF_BLK"] ?? "").isEmpty {
+            throw ValidationError("--allow-overwrite names a device for --blk (or DAXREF_BLK), and neither is given")
+        }
+        _ = try reportDestinations()
+    }
+
+    /// --json/--ktap/--junit, each checked to be writable and distinct; the error exits 64.
+    private func reportDestinations() throws -> [ReportDestination] {
+        let requests = [("--json", json), ("--ktap", ktap), ("--junit", junit)].compactMap { flag, path in path.map { (flag: flag, path: $0) } }
+        do { return try ReportDestination.check(requests) } catch { throw ValidationError(error.description) }
     }
 
     func run() throws {
@@ -90,8 +126,13 @@ struct RunCommand: ParsableCommand {
             for scenario in scenarios { print(scenario.id) }
             return
         }
+        guard geteuid() == 0 else {
+            printError("run: daxref run needs root (it reads pagemap PFNs, kpageflags and tracefs, and maps device memory); nothing ran")
+            throw ExitCode(4)
+        }
         let environment = ProcessInfo.processInfo.environment
         let inGuest = environment["DAXREF_GUEST"] == "1"
+        let destinations = try reportDestinations()
         let inventory: Inventory?
         do { inventory = try Inventory.read() } catch {
             printError("run: no inventory (\(error)); device memory scenarios will be skipped")
@@ -100,11 +141,17 @@ struct RunCommand: ParsableCommand {
 
         var backings: [Backing] = [.anonymous, .pageCache()]
         var unavailable: [MemoryClass: String] = [:]
-        var blockTarget = Drive.blockTarget(environment: environment)
+        var blockTarget: BlockTarget?
+        do {
+            if blk == nil { blockTarget = try Selection.blockTarget(environment: environment, allowOverwrite: allowOverwrite) }
+        } catch {
+            printError("run: \(error)")
+            throw ExitCode(64)
+        }
         if !devdax.isEmpty || !fsdax.isEmpty || blk != nil {
             guard let inventory else { throw CLIError("--devdax/--fsdax need the inventory, which could not be read") }
             do {
-                let selection = try Selection.select(devdax: devdax, fsdax: fsdax, blk: blk, inventory: inventory)
+                let selection = try Selection.select(devdax: devdax, fsdax: fsdax, blk: blk, allowOverwrite: allowOverwrite, inventory: inventory)
                 backings = selection.backings + backings
                 if let target = selection.blockTarget { blockTarget = target }
             } catch {
@@ -151,22 +198,46 @@ struct RunCommand: ParsableCommand {
         let runEnvironment = RunEnvironment(kernel: .current(), profile: profile, inventory: inventory, backings: backings,
                                             blockTarget: blockTarget, cpus: ProcessInfo.processInfo.activeProcessorCount,
                                             virtualMachine: inGuest)
+        // The stream keeps every judged scenario on disk as it comes, for a run that does not finish.
+        let jsonDestination = destinations.first { $0.flag == "--json" }
+        var stream: RunStream?
+        if let path = jsonDestination?.filePath {
+            do { stream = try RunStream(path: path + RunStream.suffix, environment: runEnvironment, selected: scenarios.map(\.id)) } catch {
+                printError("run: cannot write \(path + RunStream.suffix) (\(error)); results will only be in the final report")
+            }
+        }
+        var streamFailed = false
         let report = ScenarioRunner.run(plan, environment: runEnvironment, executable: "/proc/self/exe") { result, index, total in
             printError("run: [\(index)/\(total)] \(result.id): \(result.outcome.rawValue)" + (result.outcome == .skip ? "" : " (\(result.checks.count) checks)"))
+            do { try stream?.append(result) } catch {
+                if !streamFailed { printError("run: appending to \(stream?.path ?? "the stream") failed: \(error)") }
+                streamFailed = true
+            }
         }
 
-        let colour = color == "always" || (color == "auto" && isatty(STDOUT_FILENO) != 0)
-        print(report.renderTable(colour: colour), terminator: "")
-        try write(json, "JSON") { try report.jsonString() + "\n" }
-        try write(ktap, "KTAP") { report.renderKTAP() }
-        try write(junit, "JUnit") { report.renderJUnit() }
+        // With a report on standard output, the table goes to standard error.
+        let tableToStandardError = destinations.contains(where: \.isStandardOutput)
+        let colour = color == "always" || (color == "auto" && isatty(tableToStandardError ? STDERR_FILENO : STDOUT_FILENO) != 0)
+        if tableToStandardError { printError(report.renderTable(colour: colour), terminator: "") } else { print(report.renderTable(colour: colour), terminator: "") }
+        var unwritten: [String] = []
+        for destination in destinations {
+            let text: String
+            switch destination.flag {
+            case "--json": text = try report.jsonString() + "\n"
+            case "--ktap": text = report.renderKTAP()
+            default: text = report.renderJUnit()
+            }
+            do { try destination.write(text) } catch {
+                printError("run: \(error)")
+                unwritten.append(destination.flag)
+            }
+        }
+        if unwritten.contains("--json") {
+            if let stream { printError("run: the results are in \(stream.path)") }
+        } else if let finished = stream.take() {
+            finished.finish()
+        }
+        if !unwritten.isEmpty { throw ExitCode(74) }
         throw ExitCode(report.exitCode)
-    }
-
-    private func write(_ path: String?, _ what: String, _ render: () throws -> String) throws {
-        guard let path else { return }
-        do { try Data(try render().utf8).write(to: URL(fileURLWithPath: path)) } catch {
-            throw CLIError("cannot write the \(what) report to \(path): \(error)")
-        }
     }
 }

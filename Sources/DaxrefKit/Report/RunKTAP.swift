@@ -27,6 +27,8 @@ extension RunReport {
         // for a report edited by hand.
         let totals = RunSummary(scenarios)
         out.diagnostic("Totals: pass:\(totals.pass) fail:\(totals.fail) xfail:0 xpass:0 skip:\(totals.skip) error:\(totals.error)")
+        // ktap.rst: "Bail out!" says the run was aborted before all of its tests ran.
+        if let stopped { out.line("Bail out! " + stopped.summary) }
         return out.text
     }
 
@@ -42,6 +44,7 @@ extension RunReport {
         }
         var fields = [("kernel", kernel), ("era", "\(profile.era.rawValue), decided by \(profile.eraSource)"), ("pmem", pmem)]
         fields += profile.notes.map { ("note", $0) }
+        if let stopped { fields.append(("stopped", stopped.summary)) }
         return fields
     }
 }

@@ -9,6 +9,9 @@ public struct RunReport: Codable, Sendable {
     public var hypotheses: [HypothesisOutcome]
     public var summary: RunSummary
     public var durationMilliseconds: Int64
+    /// Set when the run did not finish: a signal ended it, or the report was rebuilt from the
+    /// stream of a run that was killed (`RunStream`).
+    public var stopped: RunStopped?
 
     public init(environment: RunEnvironment, scenarios: [ScenarioResult], durationMilliseconds: Int64) {
         self.environment = environment
@@ -19,9 +22,10 @@ public struct RunReport: Codable, Sendable {
         summary = RunSummary(scenarios)
     }
 
-    /// kselftest: 1 if anything failed or errored, 4 if everything was skipped, else 0.
+    /// kselftest: 1 if anything failed or errored (a run that stopped early counts), 4 if
+    /// everything was skipped, else 0.
     public var exitCode: Int32 {
-        if summary.fail > 0 || summary.error > 0 { return 1 }
+        if summary.fail > 0 || stopped != nil || summary.error > 0 { return 1 }
         if summary.pass == 0 { return 4 }
         return 0
     }

@@ -106,27 +106,6 @@ public enum Drive {
         return (backings, missing)
     }
 
-    /// The O_DIRECT target: DAXREF_BLK (a block device or a directory), else what the VM
-    /// provisioning wrote (DAXREF_BLK_MNT, then DAXREF_BLK_DEV), from the environment or from
-    /// $DAXREF_RUN_DIR/provisioned.env.
-    public static func blockTarget(environment: [String: String]) -> BlockTarget? {
-        var settings = environment
-        if let runDirectory = environment["DAXREF_RUN_DIR"],
-            let text = try? SystemFile.readString(FilePath(runDirectory).appending("provisioned.env"))
-        {
-            settings.merge(ProvisionedEnvironment.parse(text)) { fromEnvironment, _ in fromEnvironment }
-        }
-        for key in ["DAXREF_BLK", "DAXREF_BLK_MNT", "DAXREF_BLK_DEV"] {
-            guard let path = settings[key], !path.isEmpty, let attributes = try? StatxAttributes.of(FilePath(path)) else { continue }
-            switch attributes.mode & 0o170000 {
-            case 0o060000: return BlockTarget(path: path, kind: .device)
-            case 0o040000: return BlockTarget(path: path, kind: .directory)
-            default: continue
-            }
-        }
-        return nil
-    }
-
     /// Runs every step of `plan`, each in a helper: `executable drive --run-step <json>`.
     /// `progress` sees each result as it comes.
     public static func run(_ plan: DrivePlan, executable: String, progress: (StepResult) -> Void) -> DriveReport {
