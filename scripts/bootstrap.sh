@@ -9,7 +9,7 @@ packages=(
     # build: system-library targets (uuid-dev: the ndctl headers need it but do not declare it)
     pkg-config libndctl-dev libdaxctl-dev libnuma-dev libblkid-dev uuid-dev liburing-dev
     # inside the guest (the host root is the guest's root) and for `inventory --verify`
-    ndctl daxctl numactl e2fsprogs xfsprogs kmod util-linux
+    ndctl daxctl numactl e2fsprogs xfsprogs kmod util-linux fdisk
     # VM runner: kernel download and unpacking, initramfs, emulator
     apt dpkg ca-certificates qemu-system-x86 busybox-static cpio gzip zstd xz-utils
     # benchmark peer

@@ -561,3 +561,101 @@ private func parseKTAPLevel(_ lines: [String], _ position: inout Int, depth: Int
         #expect(brokenError?.contains("scenarios[0].outcome") == true, "\(brokenError ?? "")")
     }
 }
+
+// MARK: - Streams and destinations
+
+@Suite struct RunStreamTests {
+    static func temporaryDirectory() throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("daxref-stream-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// A run killed mid-way (no final report, the last write cut) keeps every whole line, and the
+    /// rebuilt report says where it stopped and what did not run.
+    @Test func aCutStreamKeepsEveryScenarioItHolds() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/run.json.partial"
+        let selected = oldKernel.scenarios.map(\.id) + ["devdax.4k.fork"]
+        do {
+            let stream = try RunStream(path: path, environment: oldKernel.environment, selected: selected)
+            for result in oldKernel.scenarios.prefix(3) { try stream.append(result) }
+        }
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"scenario":{"_0":{"id":"fsdax.x"#.utf8))
+        try handle.close()
+
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(RunStream.isStream(data))
+        let report = try RunStream.report(from: data)
+        #expect(report.scenarios.map(\.id) == oldKernel.scenarios.prefix(3).map(\.id))
+        let stopped = try #require(report.stopped)
+        #expect(stopped.reason.contains("without a final report"))
+        #expect(stopped.afterScenario == oldKernel.scenarios[2].id)
+        #expect(stopped.notRun == Array(selected.dropFirst(3)))
+        #expect(report.exitCode == 1, "a run that stopped early is not a pass")
+        #expect(report.renderKTAP().hasSuffix("Bail out! \(stopped.summary)\n"))
+        #expect(report.renderTable(colour: false).contains("stopped"))
+        #expect(report.environment.kernel.release == "6.1.0-50-amd64")
+    }
+
+    @Test func aSignalEndsTheStreamWithItsReasonAndAFinishedRunRemovesIt() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/run.json.partial"
+        do {
+            let stream = try RunStream(path: path, environment: oldKernel.environment, selected: oldKernel.scenarios.map(\.id))
+            try stream.append(oldKernel.scenarios[0])
+            try stream.stop(reason: "SIGTERM")
+        }
+        let report = try RunStream.report(from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(report.stopped?.reason == "SIGTERM")
+        #expect(report.stopped?.notRun.count == oldKernel.scenarios.count - 1)
+
+        let finished = try RunStream(path: path, environment: oldKernel.environment, selected: [])
+        finished.finish()
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func aDamagedLineBeforeTheLastIsAnError() throws {
+        var lines = String(decoding: try JSONEncoder().encode(["stream": "daxref-run"]), as: UTF8.self)
+        lines += "\nnot json\n{}\n"
+        #expect(throws: RunStreamError.self) { try RunStream.report(from: Data(lines.utf8)) }
+        #expect(!RunStream.isStream(Data(try oldKernel.jsonString().utf8)), "a final report is not a stream")
+    }
+}
+
+@Suite struct ReportDestinationTests {
+    @Test func badPathsAreRefusedBeforeAnyWork() throws {
+        let directory = try RunStreamTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func problem(_ requests: [(flag: String, path: String)]) -> String? {
+            do { _ = try ReportDestination.check(requests); return nil } catch { return error.problem }
+        }
+        #expect(problem([("--json", directory + "/r"), ("--ktap", directory + "/r")])?.contains("--json writes there too") == true)
+        #expect(problem([("--json", directory + "/r"), ("--ktap", directory + "/../" + (directory as NSString).lastPathComponent + "/r")]) != nil,
+                "the same file by another path")
+        #expect(problem([("--json", "-"), ("--ktap", "-")]) != nil, "standard output once")
+        #expect(problem([("--json", directory)])?.contains("is a directory") == true)
+        #expect(problem([("--json", directory + "/missing/r.json")])?.contains("cannot be used") == true)
+        #expect(problem([("--json", "/proc/daxref-x")])?.contains("cannot be created") == true)
+        #expect(problem([("--json", "/dev/full")])?.contains("a character device") == true)
+        #expect(problem([("--json", "")]) != nil)
+        #expect(problem([("--json", directory + "/new.json"), ("--ktap", "-")]) == nil)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/new.json"), "checking leaves no file behind")
+    }
+
+    @Test func anExistingReportIsUntouchedUntilTheNewOneIsComplete() throws {
+        let directory = try RunStreamTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/run.json"
+        try Data("old report\n".utf8).write(to: URL(fileURLWithPath: path))
+        let destination = try #require(try ReportDestination.check([("--json", path)]).first)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "old report\n")
+        try destination.write("new report\n")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "new report\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["run.json"], "no temporary file left")
+    }
+}

@@ -14,9 +14,21 @@ struct MockSelectionProbe: SelectionProbe {
     var holdersByDevice: [String: [DeviceHolder]] = [:]
     var daxCapable: Set<String> = []
     var directIOProblems: [String: String] = [:]
+    /// Paths whose links loop (ELOOP).
+    var loops: Set<String> = []
+    var signaturesByPath: [String: [BlockSignature]] = [:]
+    var exclusive: Set<String> = []
+    var bytes: [String: Int64] = [:]
 
     func fileKind(_ path: String) -> Result<FileKind, Errno> { kinds[path].map { .success($0) } ?? .failure(.noSuchFileOrDirectory) }
-    func resolve(_ path: String) -> String { links[path] ?? path }
+    func resolve(_ path: String) -> Result<String, Errno> {
+        if loops.contains(path) { return .failure(.tooManySymbolicLinkLevels) }
+        let real = links[path] ?? path
+        return kinds[real] == nil ? .failure(.noSuchFileOrDirectory) : .success(real)
+    }
+    func signatures(_ path: String) -> Result<[BlockSignature], Errno> { .success(signaturesByPath[path] ?? []) }
+    func isHeldExclusively(_ path: String) -> Bool { exclusive.contains(path) }
+    func blockDeviceBytes(_ device: String) -> Int64? { bytes[device] ?? (1 << 30) }
     func mounts() -> [MountEntry] { MountEntry.parse(mountTable).compactMap { $0 } }
     func scratchFileIsDAX(in directory: String) -> Result<Bool?, Errno> {
         guard let dax = scratchDAX[directory] else { return .failure(.permissionDenied) }
@@ -60,10 +72,11 @@ struct MockSelectionProbe: SelectionProbe {
         return probe
     }
 
-    static func refusal(devdax: [String] = [], fsdax: [String] = [], blk: String? = nil, probe: MockSelectionProbe = probe) throws -> SelectionError? {
+    static func refusal(devdax: [String] = [], fsdax: [String] = [], blk: String? = nil, allowOverwrite: [String] = [],
+                        probe: MockSelectionProbe = probe) throws -> SelectionError? {
         let inventory = try inventory()
         do {
-            _ = try Selection.select(devdax: devdax, fsdax: fsdax, blk: blk, inventory: inventory, probe: probe)
+            _ = try Selection.select(devdax: devdax, fsdax: fsdax, blk: blk, allowOverwrite: allowOverwrite, inventory: inventory, probe: probe)
             return nil
         } catch {
             return error
@@ -146,18 +159,81 @@ struct MockSelectionProbe: SelectionProbe {
     }
 
     @Test func blockTargets() throws {
-        #expect(try Selection.select(blk: "/dev/vdc", inventory: try Self.inventory(), probe: Self.probe).blockTarget == BlockTarget(path: "/dev/vdc", kind: .device))
-        #expect(try Selection.select(blk: "/mnt/plain", inventory: try Self.inventory(), probe: Self.probe).blockTarget == BlockTarget(path: "/mnt/plain", kind: .directory))
-        #expect(try Self.refusal(blk: "/dev/pmem0.2") == .daxBlockDevice(path: "/dev/pmem0.2", device: "pmem0.2"))
+        let inventory = try Self.inventory()
+        #expect(try Selection.select(blk: "/dev/vdc", allowOverwrite: ["/dev/vdc"], inventory: inventory, probe: Self.probe).blockTarget
+            == BlockTarget(path: "/dev/vdc", kind: .device))
+        #expect(try Selection.select(blk: "/mnt/plain", inventory: inventory, probe: Self.probe).blockTarget == BlockTarget(path: "/mnt/plain", kind: .directory))
+        #expect(try Self.refusal(blk: "/dev/pmem0.2", allowOverwrite: ["/dev/pmem0.2"]) == .daxBlockDevice(path: "/dev/pmem0.2", device: "pmem0.2"))
         var mounted = Self.probe
         mounted.holdersByDevice["vda"] = [.mounted(device: "vda", mountpoint: "/mnt/plain")]
-        #expect(try Self.refusal(blk: "/dev/vda", probe: mounted)?.description == "--blk /dev/vda: in use: /dev/vda is mounted on /mnt/plain")
+        #expect(try Self.refusal(blk: "/dev/vda", allowOverwrite: ["/dev/vda"], probe: mounted)?.description == "--blk /dev/vda: in use: /dev/vda is mounted on /mnt/plain")
         var direct = Self.probe
         direct.directIOProblems["/mnt/daxref/ext4"] = "/mnt/daxref/ext4 is on a DAX filesystem; O_DIRECT needs a non-DAX block device"
         #expect(try Self.refusal(blk: "/mnt/daxref/ext4", probe: direct) == .unusableBlockTarget(
             path: "/mnt/daxref/ext4", reason: "/mnt/daxref/ext4 is on a DAX filesystem; O_DIRECT needs a non-DAX block device"))
         #expect(try Self.refusal(blk: "/dev/null") == .wrongKind(option: "--blk", path: "/dev/null", expected: "a block device or a directory", found: "a character device"))
         #expect(try Self.refusal(blk: "/dev/sdz") == .missing(option: "--blk", path: "/dev/sdz", .noSuchFileOrDirectory))
+    }
+
+    /// The data-loss defect: an unmounted device with a file system was overwritten. Now a signature
+    /// refuses it whatever the opt-in, and an empty device still needs the opt-in naming it.
+    @Test func blockDevicesNeedAnOptInAndNoSignature() throws {
+        #expect(try Self.refusal(blk: "/dev/vdc") == .overwriteNotAllowed(option: "--blk", path: "/dev/vdc", device: "vdc"))
+        #expect(try Self.refusal(blk: "/dev/vdc")!.description.contains("--allow-overwrite /dev/vdc"))
+        #expect(try Self.refusal(blk: "/dev/vdc", allowOverwrite: ["/dev/vda"]) == .overwriteNotAllowed(option: "--blk", path: "/dev/vdc", device: "vdc"))
+        var linked = Self.probe
+        linked.kinds["/dev/disk/by-id/virtio-daxref"] = .blockDevice
+        linked.links["/dev/disk/by-id/virtio-daxref"] = "/dev/vdc"
+        #expect(try Selection.select(blk: "/dev/disk/by-id/virtio-daxref", allowOverwrite: ["/dev/vdc"], inventory: try Self.inventory(), probe: linked)
+            .blockTarget == BlockTarget(path: "/dev/vdc", kind: .device), "a link and its target name the same device")
+
+        var ext4 = Self.probe
+        let signature = BlockSignature(type: "ext4", usage: "filesystem", offset: 1080, label: "home")
+        ext4.signaturesByPath["/dev/vdc"] = [signature]
+        let refusal = try Self.refusal(blk: "/dev/vdc", allowOverwrite: ["/dev/vdc"], probe: ext4)
+        #expect(refusal == .carriesData(option: "--blk", path: "/dev/vdc", device: "vdc", signatures: [signature]))
+        #expect(refusal?.description.contains("ext4 (filesystem at offset 1080, label \"home\")") == true)
+        #expect(refusal?.description.contains("wipefs") == true)
+
+        var held = Self.probe
+        held.exclusive = ["/dev/vdc"]
+        #expect(try Self.refusal(blk: "/dev/vdc", allowOverwrite: ["/dev/vdc"], probe: held) == .heldExclusively(option: "--blk", path: "/dev/vdc", device: "vdc"))
+        var tiny = Self.probe
+        tiny.bytes["vdc"] = 0
+        #expect(try Self.refusal(blk: "/dev/vdc", allowOverwrite: ["/dev/vdc"], probe: tiny)
+            == .tooSmall(option: "--blk", path: "/dev/vdc", bytes: 0, needed: StepRequest.defaultLength))
+        var looping = Self.probe
+        looping.loops = ["/tmp/loop"]
+        let loop = try Self.refusal(blk: "/tmp/loop", probe: looping)
+        #expect(loop == .unresolvable(option: "--blk", path: "/tmp/loop", .tooManySymbolicLinkLevels))
+        #expect(loop?.description.contains("Too many levels of symbolic links") == true)
+        #expect(try Self.refusal(devdax: ["/tmp/loop"], probe: looping) == .unresolvable(option: "--devdax", path: "/tmp/loop", .tooManySymbolicLinkLevels))
+        #expect(try Self.refusal(blk: "/tmp") == .notOnBlockDevice(option: "--blk", path: "/tmp", mountpoint: "/tmp", fstype: "tmpfs"))
+    }
+
+    /// DAXREF_BLK goes through the same checks as --blk (it used to skip all of them); the VM's
+    /// provisioned disk needs no opt-in inside a guest, but is checked all the same.
+    @Test func environmentTargetsGoThroughThePolicy() throws {
+        var ext4 = Self.probe
+        ext4.signaturesByPath["/dev/vdc"] = [BlockSignature(type: "ext4", usage: "filesystem")]
+        #expect(throws: SelectionError.overwriteNotAllowed(option: "DAXREF_BLK", path: "/dev/vdc", device: "vdc")) {
+            try Selection.blockTarget(environment: ["DAXREF_BLK": "/dev/vdc"], probe: Self.probe)
+        }
+        #expect(throws: SelectionError.carriesData(option: "DAXREF_BLK", path: "/dev/vdc", device: "vdc", signatures: ext4.signaturesByPath["/dev/vdc"]!)) {
+            try Selection.blockTarget(environment: ["DAXREF_BLK": "/dev/vdc"], allowOverwrite: ["/dev/vdc"], probe: ext4)
+        }
+        var mounted = Self.probe
+        mounted.holdersByDevice["vda"] = [.mounted(device: "vda", mountpoint: "/")]
+        #expect(throws: SelectionError.inUse(option: "DAXREF_BLK", path: "/dev/vda", holders: [.mounted(device: "vda", mountpoint: "/")])) {
+            try Selection.blockTarget(environment: ["DAXREF_BLK": "/dev/vda"], allowOverwrite: ["/dev/vda"], probe: mounted)
+        }
+        let guest = ["DAXREF_GUEST": "1", "DAXREF_BLK_DEV": "/dev/vdc"]
+        #expect(try Selection.blockTarget(environment: guest, probe: Self.probe) == BlockTarget(path: "/dev/vdc", kind: .device))
+        #expect(throws: SelectionError.self) { try Selection.blockTarget(environment: guest, probe: ext4) }
+        #expect(throws: SelectionError.overwriteNotAllowed(option: "DAXREF_BLK_DEV", path: "/dev/vdc", device: "vdc")) {
+            try Selection.blockTarget(environment: ["DAXREF_BLK_DEV": "/dev/vdc"], probe: Self.probe)
+        }
+        #expect(try Selection.blockTarget(environment: [:], probe: Self.probe) == nil)
     }
 
     /// The real probe on this machine's ordinary files (no device memory needed).

@@ -356,12 +356,19 @@ import Glibc
         let run = FileManager.default.temporaryDirectory.appendingPathComponent("daxref-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: run) }
-        try "DAXREF_DEVDAX_4K=/dev/dax0.0\nDAXREF_BLK_DEV=/dev/null\nDAXREF_BLK_MNT=/tmp\n".write(
+        // A directory wins over the raw device; /dev/null (a char device) is never a block target, and
+        // tmpfs (no block device under it) is refused.
+        var probe = MockSelectionProbe()
+        probe.kinds = ["/mnt/blk": .directory, "/dev/null": .characterDevice, "/dev/shm": .directory]
+        probe.mountTable = "/dev/vdc /mnt/blk ext4 rw 0 0\ntmpfs /dev/shm tmpfs rw 0 0\n"
+        try "DAXREF_DEVDAX_4K=/dev/dax0.0\nDAXREF_BLK_DEV=/dev/null\nDAXREF_BLK_MNT=/mnt/blk\n".write(
             to: run.appendingPathComponent("provisioned.env"), atomically: true, encoding: .utf8)
-        // A directory wins over the raw device; /dev/null (a char device) is never a block target.
-        #expect(Drive.blockTarget(environment: ["DAXREF_RUN_DIR": run.path]) == BlockTarget(path: "/tmp", kind: .directory))
-        #expect(Drive.blockTarget(environment: ["DAXREF_BLK_DEV": "/dev/null"]) == nil)
-        #expect(Drive.blockTarget(environment: ["DAXREF_BLK": "/dev/shm", "DAXREF_RUN_DIR": run.path])?.path == "/dev/shm")
+        #expect(try Selection.blockTarget(environment: ["DAXREF_RUN_DIR": run.path, "DAXREF_GUEST": "1"], probe: probe)
+            == BlockTarget(path: "/mnt/blk", kind: .directory))
+        #expect(throws: SelectionError.self) { try Selection.blockTarget(environment: ["DAXREF_BLK_DEV": "/dev/null"], probe: probe) }
+        #expect(throws: SelectionError.notOnBlockDevice(option: "DAXREF_BLK", path: "/dev/shm", mountpoint: "/dev/shm", fstype: "tmpfs")) {
+            try Selection.blockTarget(environment: ["DAXREF_BLK": "/dev/shm", "DAXREF_RUN_DIR": run.path], probe: probe)
+        }
         #expect(ProvisionedEnvironment.parse("A=/mnt/with\\ space\nB='quoted'\n# comment\nbroken\n") == ["A": "/mnt/with space", "B": "quoted"])
     }
 

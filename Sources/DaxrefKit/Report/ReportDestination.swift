@@ -28,6 +28,15 @@ public struct ReportDestination: Sendable, Equatable, CustomStringConvertible {
 
     public var isStandardOutput: Bool { target == .standardOutput }
 
+    /// What two destinations share when they are the same place, however each was spelt.
+    private var identity: String {
+        switch target {
+        case .standardOutput: "-"
+        case .file(_, let canonical): canonical
+        case .fifo(let path): (try? SystemFile.resolve(FilePath(path)).string) ?? path
+        }
+    }
+
     /// The path of a file destination (nil for standard output and FIFOs).
     public var filePath: String? {
         if case .file(let path, _) = target { path } else { nil }
@@ -40,7 +49,7 @@ public struct ReportDestination: Sendable, Equatable, CustomStringConvertible {
         var destinations: [ReportDestination] = []
         for (flag, path) in requests {
             let destination = try check(flag: flag, path: path)
-            if let earlier = destinations.first(where: { $0.target == destination.target }) {
+            if let earlier = destinations.first(where: { $0.identity == destination.identity }) {
                 throw ReportDestinationError(flag: flag, path: path, problem: "\(earlier.flag) writes there too; give each report its own path")
             }
             destinations.append(destination)
