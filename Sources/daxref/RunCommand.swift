@@ -92,6 +92,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Colour in the table: auto (on a terminal), always, never.", valueName: "when"))
     var color: String = "auto"
 
+    @Option(help: .hidden)
+    var testKillAt: String?
+
     func validate() throws {
         if let era, Era.parse(era) == nil { throw ValidationError("--era: unknown era `\(era)`; one of: pre-6.3, 6.3-6.14, 6.15+") }
         if !["auto", "always", "never"].contains(color) { throw ValidationError("--color: auto, always or never") }
@@ -130,6 +133,7 @@ struct RunCommand: ParsableCommand {
             printError("run: daxref run needs root (it reads pagemap PFNs, kpageflags and tracefs, and maps device memory); nothing ran")
             throw ExitCode(4)
         }
+        if let testKillAt { setenv(FaultInjection.killAtVariable, testKillAt, 1) }  // helpers inherit it
         let environment = ProcessInfo.processInfo.environment
         let inGuest = environment["DAXREF_GUEST"] == "1"
         let destinations = try reportDestinations()

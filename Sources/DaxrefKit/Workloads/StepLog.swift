@@ -4,6 +4,12 @@ import SystemPackage
 import Glibc
 #endif
 
+/// Fault injection for tests (`daxref run --test-kill-at NAME,…`): a step helper SIGKILLs itself
+/// when it reaches a checkpoint of that name, holding whatever the step holds there (pins, a blocked call).
+public enum FaultInjection {
+    public static let killAtVariable = "DAXREF_TEST_KILL_AT"
+}
+
 /// What a running step records: its own observations, observer checkpoints and task samples.
 /// Checkpoints are O's `Snapshot`s of this process's view of the mapping, plus the kernel log since
 /// the previous checkpoint.
@@ -34,6 +40,9 @@ struct StepLog: ~Copyable {
         }
     }
 
+    private static let killCheckpoints: Set<Substring> = Set(
+        (getenv(FaultInjection.killAtVariable).map { String(cString: $0) } ?? "").split(separator: ","))
+
     var elapsedMilliseconds: Int64 { Self.milliseconds(ContinuousClock.now - started) }
 
     subscript(key: ObservableKey) -> ObservedValue? {
@@ -43,6 +52,7 @@ struct StepLog: ~Copyable {
 
     /// Snapshot now, named; `tid` adds the `task.*` keys of that thread.
     mutating func checkpoint(_ name: String, tid: Int32? = nil) {
+        if Self.killCheckpoints.contains(Substring(name)) { kill(getpid(), SIGKILL) }
         var target = self.target
         target.tid = tid
         let snapshot: Snapshot
