@@ -112,6 +112,9 @@ final class MockNamespaceHost: NamespaceHost {
 
     func holders(blockDevice: String?, daxDevice: String?) -> [DeviceHolder] { holders }
 
+    var signatures: [BlockSignature] = []
+    func signatures(blockDevice: String) -> Result<[BlockSignature], Errno> { .success(signatures) }
+
     func report(_ message: String) { reports.append(message) }
 }
 
@@ -198,6 +201,17 @@ final class MockNamespaceHost: NamespaceHost {
         #expect(holders.count == 2)
         #expect(error!.description.contains("/dev/pmem0.3p1 is mounted on /mnt/data"))
         #expect(error!.description.contains("/dev/dax0.1 is mapped by postgres (pid 42)"))
+        #expect(host.mutations.isEmpty)
+    }
+
+    /// An unmounted file system on the namespace is data too: refused before anything changes.
+    @Test func namespaceCarryingDataIsRefused() {
+        let host = MockNamespaceHost.spare()
+        host.signatures = [BlockSignature(type: "xfs", usage: "filesystem", offset: 0)]
+        let error = Self.error { try NamespaceReconfiguration(namespace: "namespace0.0", host: host) }
+        guard case .carriesData("namespace0.0", "pmem0", let found)? = error else { Issue.record("\(String(describing: error))"); return }
+        #expect(found.map(\.type) == ["xfs"])
+        #expect(error!.description.contains("wipefs"))
         #expect(host.mutations.isEmpty)
     }
 

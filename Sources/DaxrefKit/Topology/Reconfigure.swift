@@ -169,6 +169,8 @@ public enum ReconfigureError: Error, Sendable, CustomStringConvertible {
     case notANamespace(String)
     case noSuchNamespace(String, known: [String])
     case inUse(String, holders: [DeviceHolder])
+    /// Its block device carries a file system, partition table… that reconfiguring would destroy.
+    case carriesData(String, blockDevice: String, signatures: [BlockSignature])
     /// Its current mode is one daxref could not restore.
     case unsupportedMode(String, NamespaceMode)
     case invalidTarget(String, NamespaceTarget, reason: String)
@@ -187,6 +189,9 @@ public enum ReconfigureError: Error, Sendable, CustomStringConvertible {
             "no namespace \(name) here" + (known.isEmpty ? " (there are no namespaces)" : "; there are: \(known.joined(separator: ", "))")
         case .inUse(let name, let holders):
             "refusing to reconfigure \(name): it is in use: " + holders.map(\.description).joined(separator: "; ")
+        case .carriesData(let name, let blockDevice, let signatures):
+            "refusing to reconfigure \(name): /dev/\(blockDevice) carries data: " + signatures.map(\.description).joined(separator: ", ")
+                + ". If it is disposable, erase it first (wipefs --all /dev/\(blockDevice))"
         case .unsupportedMode(let name, let mode):
             "refusing to reconfigure \(name): its mode is \(mode.rawValue), which daxref could not restore"
         case .invalidTarget(let name, let target, let reason): "cannot make \(name) \(target): \(reason)"
@@ -209,12 +214,18 @@ public protocol NamespaceHost {
     func ndObjects() -> [String]
     /// Who is using the namespace's block device (with partitions) or dax device.
     func holders(blockDevice: String?, daxDevice: String?) -> [DeviceHolder]
+    /// What libblkid finds on the namespace's block device (`BlockSignatures.probe`).
+    func signatures(blockDevice: String) -> Result<[BlockSignature], Errno>
     /// A note for the user (stderr).
     func report(_ message: String)
 }
 
 public struct SystemNamespaceHost: NamespaceHost {
     public init() {}
+
+    public func signatures(blockDevice: String) -> Result<[BlockSignature], Errno> {
+        do { return .success(try BlockSignatures.probe("/dev/" + blockDevice)) } catch { return .failure(error) }
+    }
 
     public func ndctl(_ arguments: [String], timeout: Double) -> NdctlOutcome {
         guard Subprocess.findInPath("ndctl") != nil else {
@@ -408,6 +419,14 @@ public struct NamespaceReconfiguration: ~Copyable {
     private static func checkFree(_ configuration: NamespaceConfiguration, host: any NamespaceHost) throws(ReconfigureError) {
         let holders = host.holders(blockDevice: configuration.blockdev, daxDevice: configuration.chardev)
         guard holders.isEmpty else { throw .inUse(configuration.dev, holders: holders) }
+        // Unmounted is not unused: a file system on it would be gone after create-namespace.
+        if let blockDevice = configuration.blockdev {
+            switch host.signatures(blockDevice: blockDevice) {
+            case .success(let found) where !found.isEmpty: throw .carriesData(configuration.dev, blockDevice: blockDevice, signatures: found)
+            case .success: break
+            case .failure(let errno): throw .unreadable("/dev/\(blockDevice)", reason: "\(errno) (daxref must see that it holds no data)")
+            }
+        }
     }
 }
 
