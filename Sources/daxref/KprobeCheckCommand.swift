@@ -25,7 +25,7 @@ struct KprobeCheckCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A device-dax character device.", valueName: "/dev/daxX.Y"))
     var devdax: String?
 
-    @Option(help: ArgumentHelp("A file on a filesystem mounted -o dax (made 2 MiB long; created and removed if absent).", valueName: "file"))
+    @Option(help: ArgumentHelp("A new file on a filesystem mounted -o dax (created, made 2 MiB long, removed afterwards).", valueName: "file"))
     var fsdax: String?
 
     @Option(help: ArgumentHelp("A file or block device on non-DAX storage for the O_DIRECT step.", valueName: "path"))
@@ -43,6 +43,20 @@ struct KprobeCheckCommand: ParsableCommand {
         if devdax == nil, fsdax == nil { devdax = environment["DAXREF_DEVDAX_4K"] }
         guard devdax != nil || fsdax != nil else {
             throw ValidationError("give --devdax /dev/daxX.Y and/or --fsdax FILE")
+        }
+        // The same device policy as `run`: a device-dax device nobody maps, and a file of our own.
+        if let devdax {
+            do {
+                let inventory = try Inventory.read()
+                _ = try Selection.select(devdax: [devdax], inventory: inventory)
+            } catch {
+                printError("kprobe-check: \(error)")
+                throw ExitCode(64)
+            }
+        }
+        if let fsdax, FileManager.default.fileExists(atPath: fsdax) {
+            printError("kprobe-check: --fsdax \(fsdax) exists; name a new file (daxref writes into it, then removes it)")
+            throw ExitCode(64)
         }
         let report = KprobeCheck.run(.init(
             deviceDax: devdax, fsdaxFile: fsdax, directIOSource: directIO ?? environment["DAXREF_BLK_DEV"],
