@@ -659,3 +659,23 @@ private func parseKTAPLevel(_ lines: [String], _ position: inout Int, depth: Int
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["run.json"], "no temporary file left")
     }
 }
+
+@Suite struct PartialRunDiffTests {
+    /// `daxref diff` takes the stream of a run that did not finish, and says so.
+    @Test func diffReadsAStreamAndSaysWhereItStopped() throws {
+        let directory = try RunStreamTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let partial = directory + "/run.json" + RunStream.suffix
+        do {
+            let stream = try RunStream(path: partial, environment: oldKernel.environment, selected: oldKernel.scenarios.map(\.id))
+            try stream.append(oldKernel.scenarios[0])
+        }
+        let full = directory + "/full.json"
+        try Data(try oldKernel.jsonString().utf8).write(to: URL(fileURLWithPath: full))
+        let diff = RunDiff(try RunReport.load(path: full), try RunReport.load(path: partial), sources: (full, partial))
+        #expect(diff.b.stopped?.notRun.count == oldKernel.scenarios.count - 1)
+        #expect(diff.a.stopped == nil)
+        #expect(diff.render().contains("B did not finish: stopped (ended without a final report"))
+        #expect(diff.onlyInA.count == oldKernel.scenarios.count - 1)
+    }
+}

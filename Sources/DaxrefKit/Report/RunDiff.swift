@@ -13,6 +13,8 @@ public struct RunDiff: Codable, Sendable {
         public var era: Era
         public var eraSource: String
         public var summary: RunSummary
+        /// That run did not finish (a report rebuilt from its stream, or cut short by a signal).
+        public var stopped: RunStopped?
     }
 
     public struct CheckChange: Codable, Sendable, Equatable {
@@ -69,7 +71,8 @@ public struct RunDiff: Codable, Sendable {
     public init(_ reportA: RunReport, _ reportB: RunReport, sources: (String?, String?) = (nil, nil)) {
         func side(_ report: RunReport, _ source: String?) -> Side {
             Side(source: source, kernelRelease: report.environment.kernel.release, kernelVersion: report.environment.profile.version,
-                 era: report.environment.profile.era, eraSource: report.environment.profile.eraSource, summary: report.summary)
+                 era: report.environment.profile.era, eraSource: report.environment.profile.eraSource, summary: report.summary,
+                 stopped: report.stopped)
         }
         a = side(reportA, sources.0)
         b = side(reportB, sources.1)
@@ -137,6 +140,7 @@ public struct RunDiff: Codable, Sendable {
             let version = side.kernelVersion.map { " (\($0))" } ?? ""
             out.append("\(label)\(side.source.map { " " + $0 } ?? ""): kernel \(side.kernelRelease)\(version), era \(side.era.rawValue) (decided by \(side.eraSource)); "
                 + "pass:\(side.summary.pass) fail:\(side.summary.fail) skip:\(side.summary.skip) error:\(side.summary.error)")
+            if let stopped = side.stopped { out.append("  \(label) did not finish: \(stopped.summary)") }
         }
         out.append("")
         let outcomeChanges = changed.filter(\.outcomeChanged)
@@ -236,6 +240,12 @@ extension RunReport {
     }
 
     static func decode(_ data: Data, source: String) throws(RunReportLoadError) -> RunReport {
+        // The stream of a run that did not finish (`F.partial`): its report says where it stopped.
+        if RunStream.isStream(data) {
+            do { return try RunStream.report(from: data) } catch {
+                throw RunReportLoadError(description: "\(source): \(error)")
+            }
+        }
         struct Envelope: Decodable {
             var schemaVersion: Int?
             var environment: IgnoredValue?
