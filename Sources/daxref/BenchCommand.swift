@@ -66,7 +66,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Comma-separated: copy, fault-in, direct, pin, snapshot (default: all).", valueName: "list"))
     var cases: String?
 
-    @Option(help: ArgumentHelp("Repetitions per case (default 5; 2 with --quick; 3 for --vm-phases).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Repetitions per case (default 5; 2 with --quick; 3 for --vm-phases).", valueName: "n"),
+            transform: count)
     var repetitions: Int?
 
     @Flag(help: "Smoke test: small sizes (16 MiB copies and passes, 64 MiB pins), 2 repetitions.")
@@ -90,7 +91,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Bytes pinned and snapshotted (default 1G).", valueName: "size"))
     var pinSize: String?
 
-    @Option(help: ArgumentHelp("Seconds one case (all its repetitions) may take before its helper is killed.", valueName: "seconds"),
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds one case (all its repetitions) may take before its helper is killed.", valueName: "seconds"),
             transform: seconds)
     var timeout: Double?
 
@@ -110,7 +111,7 @@ struct BenchCommand: ParsableCommand {
     var runProbe: String?
 
     func validate() throws {
-        if let repetitions, repetitions < 1 { throw ValidationError("--repetitions must be at least 1") }
+        _ = try checkedDestinations([("--json", json), ("--svg", svg)])
         if let reference, !FileManager.default.isExecutableFile(atPath: reference) {
             throw ValidationError("--reference \(reference): not an executable file (the C peer is built as daxref-bench-ref beside daxref)")
         }
@@ -146,6 +147,9 @@ struct BenchCommand: ParsableCommand {
         if settings.blockSize % 4096 != 0 { throw ValidationError("--block-size must be a multiple of 4K (O_DIRECT alignment)") }
         if settings.directBytes < settings.blockSize { throw ValidationError("--direct-size must be at least --block-size") }
         if let cases {
+            guard !cases.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ValidationError("--cases is empty; one or more of: copy, fault-in, direct, pin, snapshot")
+            }
             var groups: [BenchCase.Group] = []
             for word in cases.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
                 guard let group = BenchCase.Group(rawValue: word), group != .vmPhase else {

@@ -45,6 +45,9 @@ struct CaptureFixturesCommand: ParsableCommand {
         guard !devices.isEmpty || !mounts.isEmpty else {
             throw ValidationError("no devices: pass --devdax and/or --fsdax (or run inside `daxref vm`)")
         }
+        do { _ = try ReportDestination.directory(flag: "capture-proc-fixtures", path: directory) } catch {
+            throw ValidationError(error.description)
+        }
         var capture = try FixtureCapture(root: directory, label: label)
         try capture.run(devices: devices, mounts: mounts)
         printError("capture-proc-fixtures: wrote \(capture.directory)")

@@ -46,15 +46,15 @@ struct DriveCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Mapping length per step in bytes (rounded up to the backing's alignment).", valueName: "bytes"))
     var length = StepRequest.defaultLength
 
-    @Option(help: ArgumentHelp("Seconds per step before its helper is killed (or left behind if it cannot be).", valueName: "seconds"),
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds per step before its helper is killed (or left behind if it cannot be).", valueName: "seconds"),
             transform: seconds)
     var timeout: Double = 120
 
-    @Option(help: ArgumentHelp("Seconds a truncate/punch/unlink/close may take before it counts as blocked.", valueName: "seconds"),
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a truncate/punch/unlink/close may take before it counts as blocked.", valueName: "seconds"),
             transform: seconds)
     var blockWait: Double = 1
 
-    @Option(help: ArgumentHelp("Seconds to wait for a blocked call after each release (pipe drain, munmap).", valueName: "seconds"),
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for a blocked call after each release (pipe drain, munmap).", valueName: "seconds"),
             transform: seconds)
     var releaseWait: Double = 5
 
@@ -72,6 +72,15 @@ struct DriveCommand: ParsableCommand {
     /// The create-namespace memmap steps on a spare namespace (NamespaceStepsEntry.swift).
     @Option(help: .hidden)
     var namespaceSteps: String?
+
+    func validate() throws {
+        guard runStep == nil else { return }
+        if length < systemPageSize { throw ValidationError("--length: at least one page (\(systemPageSize) bytes)") }
+        if let namespaceSteps, namespaceSteps != "provisioned", namespaceSteps.wholeMatch(of: /namespace[0-9]+\.[0-9]+/) == nil {
+            throw ValidationError("--namespace-steps: `\(namespaceSteps)` is not a namespace name (namespaceX.Y, as `ndctl list -N` shows) or `provisioned`")
+        }
+        _ = try checkedDestinations([("--json", json)])
+    }
 
     func run() throws {
         if let namespaceSteps { return try runNamespaceSteps(namespaceSteps) }

@@ -30,6 +30,9 @@ struct InventoryCommand: ParsableCommand {
 
     func validate() throws {
         if evidence != nil && !verify { throw ValidationError("--evidence goes with --verify") }
+        if let evidence {
+            do { _ = try ReportDestination.directory(flag: "--evidence", path: evidence) } catch { throw ValidationError(error.description) }
+        }
     }
 
     func run() throws {

@@ -32,9 +32,7 @@ struct ModelCommand: ParsableCommand {
 
     func validate() throws {
         if let era, Era.parse(era) == nil { throw ValidationError("--era: unknown era `\(era)`; one of: pre-6.3, 6.3-6.14, 6.15+") }
-        if let scenario, ScenarioCatalogue.select(scenario).isEmpty {
-            throw ValidationError("--scenario: no scenario matches `\(scenario)` (see `daxref run --list`)")
-        }
+        try checkScenarioGlobs(scenario)
     }
 
     func run() throws {

@@ -85,7 +85,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A namespace the namespace scenarios may reconfigure and then restore (hardware mode; it must not be in use).", valueName: "namespaceX.Y"))
     var allowReconfigure: String?
 
-    @Option(help: ArgumentHelp("Seconds per scenario before its helper is killed (or left behind in D state).", valueName: "seconds"),
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds per scenario before its helper is killed (or left behind in D state).", valueName: "seconds"),
             transform: seconds)
     var timeout: Double = 120
 
@@ -96,18 +96,14 @@ struct RunCommand: ParsableCommand {
     var testKillAt: String?
 
     func validate() throws {
+        // First: as another user, every other check would only hide that nothing can run.
+        if !list, geteuid() != 0 {
+            printError("run: daxref run needs root (it reads pagemap PFNs, kpageflags and tracefs, and maps device memory); nothing ran")
+            throw ExitCode(4)
+        }
         if let era, Era.parse(era) == nil { throw ValidationError("--era: unknown era `\(era)`; one of: pre-6.3, 6.3-6.14, 6.15+") }
         if !["auto", "always", "never"].contains(color) { throw ValidationError("--color: auto, always or never") }
-        if let scenario {
-            // Each glob on its own: one typo in a list must not quietly drop what it meant to select.
-            let globs = scenario.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            if let empty = globs.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
-                throw ValidationError("--scenario: glob \(empty + 1) of `\(scenario)` is empty")
-            }
-            for glob in globs where ScenarioCatalogue.select(glob).isEmpty {
-                throw ValidationError("--scenario: `\(glob)` matches no scenario (see `daxref run --list`)")
-            }
-        }
+        try checkScenarioGlobs(scenario)
         if let allowReconfigure, allowReconfigure.wholeMatch(of: /namespace[0-9]+\.[0-9]+/) == nil {
             throw ValidationError("--allow-reconfigure: `\(allowReconfigure)` is not a namespace name (namespaceX.Y, as `ndctl list -N` shows)")
         }
@@ -119,8 +115,7 @@ struct RunCommand: ParsableCommand {
 
     /// --json/--ktap/--junit, each checked to be writable and distinct; the error exits 64.
     private func reportDestinations() throws -> [ReportDestination] {
-        let requests = [("--json", json), ("--ktap", ktap), ("--junit", junit)].compactMap { flag, path in path.map { (flag: flag, path: $0) } }
-        do { return try ReportDestination.check(requests) } catch { throw ValidationError(error.description) }
+        try checkedDestinations([("--json", json), ("--ktap", ktap), ("--junit", junit)])
     }
 
     func run() throws {
@@ -128,10 +123,6 @@ struct RunCommand: ParsableCommand {
         if list {
             for scenario in scenarios { print(scenario.id) }
             return
-        }
-        guard geteuid() == 0 else {
-            printError("run: daxref run needs root (it reads pagemap PFNs, kpageflags and tracefs, and maps device memory); nothing ran")
-            throw ExitCode(4)
         }
         if let testKillAt { setenv(FaultInjection.killAtVariable, testKillAt, 1) }  // helpers inherit it
         let environment = ProcessInfo.processInfo.environment

@@ -634,7 +634,7 @@ private func parseKTAPLevel(_ lines: [String], _ position: inout Int, depth: Int
         func problem(_ requests: [(flag: String, path: String)]) -> String? {
             do { _ = try ReportDestination.check(requests); return nil } catch { return error.problem }
         }
-        #expect(problem([("--json", directory + "/r"), ("--ktap", directory + "/r")])?.contains("--json writes there too") == true)
+        #expect(problem([("--json", directory + "/r"), ("--ktap", directory + "/r")])?.contains("the same file as --json") == true)
         #expect(problem([("--json", directory + "/r"), ("--ktap", directory + "/../" + (directory as NSString).lastPathComponent + "/r")]) != nil,
                 "the same file by another path")
         #expect(problem([("--json", "-"), ("--ktap", "-")]) != nil, "standard output once")

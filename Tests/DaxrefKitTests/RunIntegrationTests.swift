@@ -63,3 +63,34 @@ struct RunIntegrationTests {
         #expect(junitText.contains("<testsuite") && junitText.components(separatedBy: "<testcase ").count - 1 == report.scenarios.count)
     }
 }
+
+/// Fault injection in real guests: step helpers SIGKILLed while one of their threads is blocked in
+/// truncate on fsdax (`blocked`) and while holding io_uring pins (`pinned`). Each is an error that
+/// names the signal, the run goes on, and the report and its stream are complete.
+@Suite(.serialized, .enabled(if: !vmKernels.isEmpty, "set DAXREF_VM_KERNELS to boot real kernels"))
+struct RunFaultInjectionTests {
+    @Test(arguments: vmKernels)
+    func helpersKilledMidStepAreErrorsAndTheRunGoesOn(_ spec: String) throws {
+        let directory = FileManager.default.currentDirectoryPath + "/.build/daxref-faulttest-\(spec)-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let json = directory + "/run.json"
+        let killed = ["fsdax.ext4.truncate.vmsplice", "anon.private.iouring-register"]
+        let result = try Subprocess.capture([
+            VMIntegrationTests.daxref, "vm", "--quiet", "--kernel", spec, "--provision", "devdax2m,ext4", "--timeout", "900",
+            "--", "run", "--test-kill-at", "blocked,pinned", "--scenario", (killed + ["devdax.2m.touch-read"]).joined(separator: ","),
+            "--json", json,
+        ])
+        #expect(result.status == 1, "daxref vm exited \(result.status):\n\(result.stderr.suffix(3000))")
+        let report = try JSONDecoder().decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        #expect(Set(report.scenarios.map(\.id)) == Set(killed + ["devdax.2m.touch-read"]), "\(report.scenarios.map(\.id))")
+        for id in killed {
+            let scenario = report.scenarios.first { $0.id == id }
+            #expect(scenario?.outcome == .error, "\(id): \(String(describing: scenario?.outcome))")
+            #expect(scenario?.checks.contains { $0.reason?.contains("signal 9") == true } == true, "\(id): \(String(describing: scenario?.checks.map(\.reason)))")
+        }
+        #expect(report.scenarios.first { $0.id == "devdax.2m.touch-read" }?.outcome == .pass)
+        #expect(report.stopped == nil)
+        #expect(!FileManager.default.fileExists(atPath: json + RunStream.suffix), "a finished run removes its stream")
+    }
+}

@@ -50,7 +50,7 @@ public struct ReportDestination: Sendable, Equatable, CustomStringConvertible {
         for (flag, path) in requests {
             let destination = try check(flag: flag, path: path)
             if let earlier = destinations.first(where: { $0.identity == destination.identity }) {
-                throw ReportDestinationError(flag: flag, path: path, problem: "\(earlier.flag) writes there too; give each report its own path")
+                throw ReportDestinationError(flag: flag, path: path, problem: "the same file as \(earlier.flag); give each report its own path")
             }
             destinations.append(destination)
         }
@@ -61,7 +61,12 @@ public struct ReportDestination: Sendable, Equatable, CustomStringConvertible {
         func fail(_ problem: String) -> ReportDestinationError { ReportDestinationError(flag: flag, path: path, problem: problem) }
         if path == "-" { return ReportDestination(flag: flag, target: .standardOutput) }
         guard !path.isEmpty else { throw fail("an empty path") }
-        let file = FilePath(path)
+        // A link is written through: the report goes where it points (even if that does not exist yet).
+        let file: FilePath
+        switch finalTarget(FilePath(path)) {
+        case .success(let target): file = target
+        case .failure(let errno): throw fail("cannot follow the link: \(errno)")
+        }
         guard let name = file.lastComponent?.string, name != "..", name != "." else { throw fail("names a directory, not a file") }
         let directory = file.removingLastComponent().isEmpty ? FilePath(".") : file.removingLastComponent()
         let realDirectory: FilePath
@@ -98,6 +103,46 @@ public struct ReportDestination: Sendable, Equatable, CustomStringConvertible {
         case .failure(let errno):
             throw fail("cannot be used: \(errno)")
         }
+    }
+
+    /// `path` with every symbolic link along it followed, the last one even when it dangles.
+    static func finalTarget(_ path: FilePath) -> Result<FilePath, Errno> {
+        var current = path
+        for _ in 0..<40 {
+            guard let link = try? SystemFile.readLink(current) else { return .success(current) }
+            let next = FilePath(link)
+            current = next.isAbsolute ? next : current.removingLastComponent().pushing(next)
+        }
+        return .failure(.tooManySymbolicLinkLevels)
+    }
+
+    /// A directory for output files (`--evidence DIR`): created with its parents if missing, and
+    /// checked writable by creating a file there (removed). Returns the path.
+    public static func directory(flag: String, path: String) throws(ReportDestinationError) -> String {
+        func fail(_ problem: String) -> ReportDestinationError { ReportDestinationError(flag: flag, path: path, problem: problem) }
+        guard !path.isEmpty else { throw fail("an empty path") }
+        switch Result(catching: { () throws(Errno) in try StatxAttributes.of(FilePath(path)) }) {
+        case .success(let attributes) where !attributes.mode.isDirectory:
+            throw fail("is \(FileKind(mode: attributes.mode).rawValue), not a directory")
+        case .success: break
+        case .failure(.noSuchFileOrDirectory):
+            var missing: [String] = []
+            var cursor = FilePath(path)
+            while !cursor.isEmpty, (try? StatxAttributes.of(cursor)) == nil {
+                missing.append(cursor.string)
+                cursor = cursor.removingLastComponent()
+            }
+            for directory in missing.reversed() where mkdir(directory, 0o755) != 0 && errno != EEXIST {
+                throw fail("cannot be created: \(Errno(rawValue: errno))")
+            }
+        case .failure(let errno): throw fail("cannot be used: \(errno)")
+        }
+        let probe = path + "/.daxref-\(getpid()).probe"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw fail("cannot be written: \(Errno(rawValue: errno))") }
+        close(fd)
+        unlink(probe)
+        return path
     }
 
     /// Writes the whole report: to standard output, in place to a FIFO, or to a temporary file beside
