@@ -193,46 +193,20 @@ struct RunCommand: ParsableCommand {
         let runEnvironment = RunEnvironment(kernel: .current(), profile: profile, inventory: inventory, backings: backings,
                                             blockTarget: blockTarget, cpus: ProcessInfo.processInfo.activeProcessorCount,
                                             virtualMachine: inGuest)
-        // The stream keeps every judged scenario on disk as it comes, for a run that does not finish.
-        let jsonDestination = destinations.first { $0.flag == "--json" }
-        var stream: RunStream?
-        if let path = jsonDestination?.filePath {
-            do { stream = try RunStream(path: path + RunStream.suffix, environment: runEnvironment, selected: scenarios.map(\.id)) } catch {
-                printError("run: cannot write \(path + RunStream.suffix) (\(error)); results will only be in the final report")
-            }
+        // Every judged scenario goes to the stream as it comes, for a run that does not finish.
+        let recorder = RunRecorder(environment: runEnvironment, selected: scenarios.map(\.id), destinations: destinations) {
+            printError("run: " + $0)
         }
-        var streamFailed = false
         let report = ScenarioRunner.run(plan, environment: runEnvironment, executable: "/proc/self/exe") { result, index, total in
             printError("run: [\(index)/\(total)] \(result.id): \(result.outcome.rawValue)" + (result.outcome == .skip ? "" : " (\(result.checks.count) checks)"))
-            do { try stream?.append(result) } catch {
-                if !streamFailed { printError("run: appending to \(stream?.path ?? "the stream") failed: \(error)") }
-                streamFailed = true
-            }
+            recorder.record(result)
         }
 
         // With a report on standard output, the table goes to standard error.
         let tableToStandardError = destinations.contains(where: \.isStandardOutput)
         let colour = color == "always" || (color == "auto" && isatty(tableToStandardError ? STDERR_FILENO : STDOUT_FILENO) != 0)
         if tableToStandardError { printError(report.renderTable(colour: colour), terminator: "") } else { print(report.renderTable(colour: colour), terminator: "") }
-        var unwritten: [String] = []
-        for destination in destinations {
-            let text: String
-            switch destination.flag {
-            case "--json": text = try report.jsonString() + "\n"
-            case "--ktap": text = report.renderKTAP()
-            default: text = report.renderJUnit()
-            }
-            do { try destination.write(text) } catch {
-                printError("run: \(error)")
-                unwritten.append(destination.flag)
-            }
-        }
-        if unwritten.contains("--json") {
-            if let stream { printError("run: the results are in \(stream.path)") }
-        } else if let finished = stream.take() {
-            finished.finish()
-        }
-        if !unwritten.isEmpty { throw ExitCode(74) }
+        if !recorder.finish(report).isEmpty { throw ExitCode(74) }
         throw ExitCode(report.exitCode)
     }
 }
