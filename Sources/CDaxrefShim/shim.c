@@ -72,6 +72,11 @@ uint64_t CDaxrefShim_STATX_ATTR_DAX(void) { return STATX_ATTR_DAX; }
 #include <unistd.h>
 
 pid_t CDaxrefShim_spawn(char *const argv[], int stdin_fd, int stdout_fd, int stderr_fd, int die_with_parent) {
+    return CDaxrefShim_spawn_env(argv, NULL, stdin_fd, stdout_fd, stderr_fd, die_with_parent);
+}
+
+pid_t CDaxrefShim_spawn_env(char *const argv[], char *const envp[], int stdin_fd, int stdout_fd, int stderr_fd,
+                            int die_with_parent) {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
@@ -82,16 +87,37 @@ pid_t CDaxrefShim_spawn(char *const argv[], int stdin_fd, int stdout_fd, int std
             if (getppid() != parent)  // the parent died before prctl took effect
                 _exit(127);
         }
-        // Restore default dispositions the parent may have changed (SIGINT ignored while watching).
+        // Restore default dispositions the parent may have changed (SIGINT ignored while watching),
+        // and an empty mask: a thread of Swift's pool blocks most signals, and a child would inherit
+        // that (and then ignore the SIGTERM that asks it to clean up).
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
         if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
             _exit(127);
-        execvp(argv[0], argv);
+        if (envp)
+            execvpe(argv[0], argv, envp);
+        else
+            execvp(argv[0], argv);
         _exit(127);
     }
     return pid;
 }
 
 int CDaxrefShim_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno; }
+
+// Written once before any handler is installed, read only by the handler.
+static volatile int signal_pipe_fd = -1;
+
+void CDaxrefShim_signal_pipe_set(int write_fd) { signal_pipe_fd = write_fd; }
+
+void CDaxrefShim_signal_to_pipe(int signo) {
+    int saved = errno;
+    unsigned char byte = (unsigned char)signo;
+    if (signal_pipe_fd >= 0)
+        (void)!write(signal_pipe_fd, &byte, 1);
+    errno = saved;
+}

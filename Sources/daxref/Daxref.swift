@@ -12,5 +12,5 @@ struct Daxref: ParsableCommand {
             Exit codes follow kselftest: 0 pass, 1 fail, 4 skip; `vm` adds its own (see `daxref vm --help`).
             """,
         version: "0.1.0",
-        subcommands: [InventoryCommand.self, RunCommand.self, ModelCommand.self, VMCommand.self, KprobeCheckCommand.self, DriveCommand.self, CaptureFixturesCommand.self, BenchCommand.self, DiffCommand.self])
+        subcommands: [InventoryCommand.self, RunCommand.self, ModelCommand.self, VMCommand.self, KprobeCheckCommand.self, DriveCommand.self, CaptureFixturesCommand.self, BenchCommand.self, DiffCommand.self, TestHookCommand.self])
 }

@@ -26,11 +26,25 @@ struct VMCommand: ParsableCommand {
 
             EXIT STATUS
               the guest command's own status (daxref: 0 pass, 1 fail, 4 skip), or
-              80  setup failed on the host (kernel fetch, initramfs, QEMU)
+              64  bad usage: an option value, or a kernel spec that is empty, unknown
+                  or not a bzImage (all specs are resolved before the first boot)
+              80  the host side failed: kernel fetch, initramfs, QEMU not found or
+                  refusing to start (its message is printed), the binary or
+                  scripts/vm not visible to the guest, or QEMU ended by a signal
               81  the guest did not boot (after retries)
-              82  the guest kernel panicked, oopsed or hit a BUG (console excerpt printed)
+              82  the guest kernel panicked, oopsed or hit a BUG (console excerpt)
               83  timeout: the guest hung; QEMU was killed
+              84  the guest booted but could not set up for the command
+                  (provisioning failed, a share did not mount): it did not run
+              128+N  daxref was ended by signal N (SIGINT, SIGTERM, SIGHUP) after
+                  ending QEMU and removing the run directory and its /dev/shm
+                  pmem backing (docs/safety.md)
             With --matrix: 0 if every kernel returned 0, else the first failure's status.
+
+            The guest sees the host's root, except /tmp, /run, /mnt and /dev/shm (its own tmpfs) and \
+            /proc, /sys, /dev: a daxref binary or scripts/vm under the first four is shared into the \
+            guest read-only (it must be in a directory of its own there); under the last three it is \
+            refused (80).
 
             EXAMPLES
               daxref vm --kernel 6.1 -- inventory --verify
@@ -61,12 +75,12 @@ struct VMCommand: ParsableCommand {
     @Option(help: ArgumentHelp("QEMU CPU model (default: one every supported series boots under TCG).", valueName: "model"))
     var cpu: String?
 
-    @Option(help: ArgumentHelp("Guest RAM in MiB.", valueName: "mib"))
+    @Option(help: ArgumentHelp("Guest RAM in MiB (1024 up to this host's RAM).", valueName: "mib"))
     var memory = 4096
 
     // The whole scenario suite runs in one boot; under TCG on a busy 2-core host it has taken 15 min.
     // Hangs inside a scenario are bounded by `run` itself; this limit is the last resort.
-    @Option(help: ArgumentHelp("Wall-clock limit per boot, seconds; QEMU is killed after it.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Wall-clock limit per boot, seconds (up to \(Int(Self.longestTimeout))); QEMU is killed after it.", valueName: "seconds"))
     var timeout: Double = 2400
 
     @Option(help: ArgumentHelp(
@@ -100,7 +114,65 @@ struct VMCommand: ParsableCommand {
         if pmem == .e820, provisionWords != ["none"] {
             throw ValidationError("--pmem e820 gives two raw legacy regions that cannot be carved into namespaces; use it with --provision none (provisioning needs --pmem nvdimm)")
         }
-        guard timeout > 0, memory >= 1024 else { throw ValidationError("--timeout must be > 0 and --memory ≥ 1024") }
+        // A NaN, infinite or huge limit would trap where it becomes a whole number of seconds.
+        guard timeout.isFinite, timeout > 0, timeout <= Self.longestTimeout else {
+            throw ValidationError("--timeout \(timeout): want seconds, more than 0 and at most \(Int(Self.longestTimeout))")
+        }
+        let hostMiB = Self.hostMemoryMiB()
+        guard memory >= 1024, memory <= hostMiB else {
+            throw ValidationError("--memory \(memory): want MiB from 1024 to \(hostMiB) (this host's RAM)")
+        }
+        for spec in kernelSpecs where spec.isEmpty {
+            throw ValidationError(matrix != nil
+                ? "--matrix '\(matrix!)': an empty kernel spec (want e.g. --matrix 6.1,7.2)"
+                : "--kernel: an empty kernel spec (want e.g. --kernel 6.1)")
+        }
+        for directory in share where !Self.isDirectory(directory) {
+            throw ValidationError("--share \(directory): not a directory")
+        }
+        if let modules, !FileManager.default.fileExists(atPath: modules) {
+            throw ValidationError("--modules \(modules): no such directory")
+        }
+        if let first = command.first, first == "daxref" || first.hasSuffix("/daxref") {
+            throw ValidationError("the guest command is daxref's own arguments: drop the leading '\(first)' (e.g. `-- inventory`)")
+        }
+        if let consoleLog, !Self.isDirectory(Self.directory(of: consoleLog)) {
+            throw ValidationError("--console-log \(consoleLog): no directory \(Self.directory(of: consoleLog)) here")
+        }
+        for output in Self.outputs(in: command) where !output.isDirectory {
+            let directory = Self.directory(of: output.path)
+            guard Self.isDirectory(directory) else {
+                throw ValidationError("\(output.flag) \(output.path): no directory \(directory) here to share with the guest")
+            }
+        }
+    }
+
+    static func directory(of path: String) -> String {
+        let directory = (path as NSString).deletingLastPathComponent
+        return directory.isEmpty ? "." : directory
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// A week: longer than any suite under TCG, short enough to stay a whole number of seconds everywhere.
+    static let longestTimeout: Double = 7 * 24 * 3600
+
+    static func hostMemoryMiB() -> Int {
+        let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
+        let line = meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
+        let kibibytes = line.flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) }
+        return kibibytes.map { $0 / 1024 } ?? 1 << 20
+    }
+
+    /// --kernel SPEC, or each item of --matrix (empty items kept, so validate() can refuse them).
+    private var kernelSpecs: [String] {
+        if let matrix {
+            return matrix.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return kernel.map { [$0.trimmingCharacters(in: .whitespaces)] } ?? []
     }
 
     private var provisionWords: [String] {
@@ -109,11 +181,6 @@ struct VMCommand: ParsableCommand {
 
     func run() throws {
         let progress = Progress(quiet: quiet)
-        let runner: VMRunner
-        do { runner = VMRunner(scripts: try ScriptsDirectory(), cache: CacheDirectory()) } catch {
-            printError("daxref vm: \(error)")
-            throw ExitCode(error.exitCode)
-        }
         var options = VMRunner.Options(command: command, progress: progress)
         options.pmem = pmem
         options.provision = provisionWords.filter { $0 != "none" }
@@ -124,25 +191,48 @@ struct VMCommand: ParsableCommand {
         options.shares = share + (try outputDirectories(in: command))
         options.keepConsole = consoleLog
 
-        let specs = matrix.map { $0.split(separator: ",").map(String.init) } ?? [kernel!]
+        // Everything that can fail before a boot is checked for every kernel first, so a bad spec late
+        // in a matrix costs no boots: own builds (usage), then the host, then Debian specs, initramfs.
+        let runner: VMRunner
+        var prepared: [(spec: String, guest: GuestKernel?, initrd: String)] = []
+        var current = ""
+        do {
+            for spec in kernelSpecs {
+                current = spec + ": "
+                let isLocal = spec.contains("/") || FileManager.default.fileExists(atPath: spec)
+                prepared.append((spec, isLocal ? try GuestKernel.local(bzImage: spec, modules: modules) : nil, ""))
+            }
+            current = ""
+            runner = VMRunner(scripts: try ScriptsDirectory(), cache: CacheDirectory())
+            try runner.preflight(options)
+            for index in prepared.indices where prepared[index].guest == nil {
+                current = prepared[index].spec + ": "
+                prepared[index].guest = try runner.resolve(.debian(prepared[index].spec), progress: progress)
+            }
+            for index in prepared.indices {
+                current = prepared[index].spec + ": "
+                prepared[index].initrd = try runner.initramfs(for: prepared[index].guest!, progress: progress)
+            }
+        } catch {
+            printError("daxref vm: \(current)\(error)")
+            throw ExitCode(error.exitCode)
+        }
+
         var results: [(spec: String, status: Int32, line: String)] = []
-        for spec in specs {
-            let request: KernelRequest =
-                spec.contains("/") || FileManager.default.fileExists(atPath: spec)
-                ? .local(bzImage: spec, modules: modules) : .debian(spec)
+        for (spec, resolved, initrd) in prepared {
+            let guest = resolved!
             do {
-                let guest = try runner.resolve(request, progress: progress)
-                let initrd = try runner.initramfs(for: guest, progress: progress)
                 let outcome = try runner.run(guest, initrd: initrd, options: options)
                 let times = outcome.timings.map { "\($0.0)=\(String(format: "%.1f", $0.1))" }.joined(separator: " ")
                 results.append((spec, outcome.exitCode,
                     "kernel=\(spec) release=\(guest.release) accel=\(outcome.accel) exit=\(outcome.exitCode) \(times)"))
             } catch {
                 printError("daxref vm: \(spec): \(error)")
-                results.append((spec, error.exitCode, "kernel=\(spec) exit=\(error.exitCode) error=\(errorKind(error))"))
+                results.append((spec, error.exitCode, "kernel=\(spec) exit=\(error.exitCode) error=\(error.kind)"))
             }
             printError("daxref-vm: " + results.last!.line)
         }
+        let specs = prepared.map(\.spec)
         if specs.count > 1 {
             printError("\nmatrix summary")
             for result in results {
@@ -153,22 +243,31 @@ struct VMCommand: ParsableCommand {
         if let failure = results.first(where: { $0.status != 0 }) { throw ExitCode(failure.status) }
     }
 
-    private func errorKind(_ error: VMError) -> String {
-        switch error {
-        case .setup: "setup"
-        case .boot: "boot"
-        case .guestFault: "guest-fault"
-        case .timeout: "timeout"
-        }
-    }
-
     /// Host directories for what the guest command writes, so it appears at the same path here:
     /// the directory of a report file (--json/--ktap/--junit/--svg F), or a directory argument
     /// (--evidence DIR), created here first. Relative paths are under the cwd, which is shared.
     private func outputDirectories(in arguments: [String]) throws -> [String] {
+        var directories: [String] = []
+        for output in Self.outputs(in: arguments) {
+            if !output.isDirectory {
+                directories.append(URL(fileURLWithPath: output.path).deletingLastPathComponent().path)
+                continue
+            }
+            do { try FileManager.default.createDirectory(atPath: output.path, withIntermediateDirectories: true) } catch {
+                printError("daxref vm: cannot create \(output.path) for the guest to write into: \(error)")
+                throw ExitCode(80)
+            }
+            directories.append(output.path)
+        }
+        return directories
+    }
+
+    /// The absolute report paths in a guest command: files (--json/--ktap/--junit/--svg F) and
+    /// directories (--evidence DIR).
+    static func outputs(in arguments: [String]) -> [(flag: String, path: String, isDirectory: Bool)] {
         let fileFlags: Set = ["--json", "--ktap", "--junit", "--svg"]
         let directoryFlags: Set = ["--evidence"]
-        var directories: [String] = []
+        var outputs: [(flag: String, path: String, isDirectory: Bool)] = []
         for (index, argument) in arguments.enumerated() {
             var flag = argument, value: String?
             if let eq = argument.firstIndex(of: "=") {
@@ -178,16 +277,10 @@ struct VMCommand: ParsableCommand {
                 value = arguments[index + 1]
             }
             guard let value, value.hasPrefix("/") else { continue }
-            if fileFlags.contains(flag) {
-                directories.append(URL(fileURLWithPath: value).deletingLastPathComponent().path)
-            } else if directoryFlags.contains(flag) {
-                do { try FileManager.default.createDirectory(atPath: value, withIntermediateDirectories: true) } catch {
-                    throw CLIError("cannot create \(value) for the guest to write into: \(error)")
-                }
-                directories.append(value)
-            }
+            if fileFlags.contains(flag) { outputs.append((flag, value, false)) }
+            if directoryFlags.contains(flag) { outputs.append((flag, value, true)) }
         }
-        return directories
+        return outputs
     }
 }
 

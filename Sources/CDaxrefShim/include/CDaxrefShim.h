@@ -27,8 +27,18 @@ uint64_t CDaxrefShim_STATX_ATTR_DAX(void);
 
 /// fork+exec `argv` (PATH searched) with the given stdio fds; with die_with_parent the child gets
 /// SIGKILL when the calling thread exits (PR_SET_PDEATHSIG), so a killed daxref never leaves a QEMU
-/// behind. The child runs only async-signal-safe code. Returns the pid, or -errno.
+/// behind. The child starts with no signal blocked. It runs only async-signal-safe code. Returns the
+/// pid, or -errno.
 pid_t CDaxrefShim_spawn(char *const argv[], int stdin_fd, int stdout_fd, int stderr_fd, int die_with_parent);
+
+/// CDaxrefShim_spawn with the child's environment given (`envp`, NULL-terminated; NULL = ours).
+pid_t CDaxrefShim_spawn_env(char *const argv[], char *const envp[], int stdin_fd, int stdout_fd, int stderr_fd,
+                            int die_with_parent);
+
+/// The signal pipe of the cleanup owner: `CDaxrefShim_signal_to_pipe` is a signal handler that only
+/// write(2)s the signal number as one byte to `write_fd` (async-signal-safe; errno preserved).
+void CDaxrefShim_signal_pipe_set(int write_fd);
+void CDaxrefShim_signal_to_pipe(int signo);
 
 /// pipe2(fds, O_CLOEXEC) (a GNU extension Glibc's Swift overlay does not import). 0 or -errno.
 int CDaxrefShim_pipe_cloexec(int fds[2]);

@@ -152,10 +152,13 @@ extension BenchProbe {
         let json = (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         var helper = HelperProcess(argv: [executable, "bench", "--run-probe", json], deadline: timeout)
         helper.deliveredMarker = Self.resultPrefix
+        let scratch = ScratchGuard(directories: (backing.hasFile ? [backing.path ?? ""] : [])
+            + (blockTarget?.kind == .directory ? [blockTarget?.path ?? ""] : []))
         let outcome: HelperProcess.Outcome
         do { outcome = try helper.run() } catch {
             return BenchProbeResult(error: "cannot start the helper \(executable): \(error)")
         }
+        scratch.sweep(afterHelper: outcome.pid)
         for line in outcome.stdout.split(separator: "\n") where line.hasPrefix(Self.resultPrefix) {
             if let result = try? JSONDecoder().decode(BenchProbeResult.self, from: Data(line.dropFirst(Self.resultPrefix.count).utf8)) {
                 return result

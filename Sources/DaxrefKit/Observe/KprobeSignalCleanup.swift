@@ -95,7 +95,8 @@ enum KprobeSignalCleanup {
             atexitRegistered = true
             atexit { emergencyRemoveProbes() }
         }
-        for signal in caughtSignals {
+        // Still installed below a later handler (see disarm): that one passes the signal on to ours.
+        for signal in caughtSignals where !replaced[Int(signal)] {
             var current = sigaction()
             guard sigaction(signal, nil, &current) == 0 else { continue }
             // An ignored signal does not end the process: nothing to clean up for it.
@@ -111,7 +112,8 @@ enum KprobeSignalCleanup {
     }
 
     /// Disarms after a normal close: restores each replaced disposition unless someone else has
-    /// installed a handler since (theirs stays).
+    /// installed a handler since (theirs stays). Then ours stays too, below theirs: theirs re-raises
+    /// into it (CleanupOwner does), and it must still pass the signal on to what it replaced.
     static func disarm() {
         armedFlag = 0
         for signal in caughtSignals where replaced[Int(signal)] {
@@ -119,8 +121,10 @@ enum KprobeSignalCleanup {
             sigaction(signal, nil, &current)
             let stillOurs = unsafeBitCast(current.__sigaction_handler.sa_sigaction, to: UnsafeRawPointer?.self)
                 == unsafeBitCast(kprobeSignalHandler, to: UnsafeRawPointer?.self)
-            if stillOurs { sigaction(signal, previousActions + Int(signal), nil) }
-            replaced[Int(signal)] = false
+            if stillOurs {
+                sigaction(signal, previousActions + Int(signal), nil)
+                replaced[Int(signal)] = false
+            }
         }
     }
 

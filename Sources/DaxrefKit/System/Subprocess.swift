@@ -46,6 +46,8 @@ public enum Subprocess {
         close(err[1])
         defer { close(out[0]); close(err[0]) }
         guard pid > 0 else { throw .launch(program, Errno(rawValue: -pid)) }
+        // SIGTERM first: a script's own traps (fetch-kernel.sh's) remove its temporary files.
+        let cleanup = CleanupOwner.shared.register("\(argv.prefix(2).joined(separator: " ")) (pid \(pid))") { ProcessLiveness.terminateChild(pid) }
 
         var stdoutBytes: [UInt8] = [], stderrBytes: [UInt8] = [], partialLine: [UInt8] = []
         var open = [out[0]: true, err[0]: true]
@@ -75,6 +77,7 @@ public enum Subprocess {
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        cleanup.end()
         let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Output(
             status: exit, stdout: String(decoding: stdoutBytes, as: UTF8.self),

@@ -38,15 +38,16 @@ public struct GuestKernel: Sendable, Equatable {
     /// An own-built kernel: `bzImage` plus an optional modules directory, either
     /// lib/modules/<release> itself or an INSTALL_MOD_PATH root that contains it.
     public static func local(bzImage: String, modules: String?) throws(VMError) -> GuestKernel {
+        guard SystemFile.exists(FilePath(bzImage)) else { throw .usage("no such kernel image") }
         guard let release = bzImageRelease(bzImage) else {
-            throw .setup("\(bzImage): not an x86 bzImage (no kernel version in its setup header)")
+            throw .usage("not an x86 bzImage (no kernel version in its setup header)")
         }
         var modulesDir: String? = nil
         if let modules {
             let candidates = [modules, modules + "/lib/modules/" + release]
             modulesDir = candidates.first { SystemFile.exists(FilePath($0 + "/modules.dep")) }
             guard modulesDir != nil else {
-                throw .setup("\(modules): no modules.dep for \(release) (run `make modules_install INSTALL_MOD_PATH=DIR`, then pass DIR)")
+                throw .usage("\(modules): no modules.dep for \(release) (run `make modules_install INSTALL_MOD_PATH=DIR`, then pass DIR)")
             }
         }
         let config = [modulesDir.map { $0 + "/build/.config" }, URL(fileURLWithPath: bzImage)

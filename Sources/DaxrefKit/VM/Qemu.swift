@@ -32,6 +32,9 @@ public struct QemuConfiguration: Sendable, Equatable {
     public var stderrFile: String
     /// Writable host directories, mounted in the guest at the same absolute path.
     public var shares: [String] = []
+    /// The same, read-only (the binary's and scripts' directories where the guest's mounts hide them).
+    /// Mounted first, so a writable share inside one is mounted over it.
+    public var readOnlyShares: [String] = []
     public var extraAppend: [String] = []
 
     public init(kernel: String, initrd: String, stdoutFile: String, stderrFile: String, runDirectory: String) {
@@ -53,15 +56,22 @@ public struct QemuConfiguration: Sendable, Equatable {
         // tsc=unstable: under multi-threaded TCG, patching the sched_clock_stable static key while
         // other vCPUs run sometimes leaves a stale int3 (7.x "Oops: int3" in sched_clock_cpu).
         var words = ["console=ttyS0", "loglevel=5", "panic=-1", "mitigations=off", "tsc=unstable", "daxref.stdio=serial"]
-        words += shares.enumerated().map { "daxref.share\($0.offset)=\($0.element)" }
+        words += allShares.enumerated().map { "daxref.share\($0.offset)=\($0.element.path)" }
         if pmem == .e820 { words += Self.e820Ranges.map { "memmap=\($0)" } }
         return (words + extraAppend).joined(separator: " ")
+    }
+
+    public static let program = "qemu-system-x86_64"
+
+    /// Every share in mount order (init mounts daxref.share0, share1, … in turn).
+    var allShares: [(path: String, readOnly: Bool)] {
+        readOnlyShares.map { ($0, true) } + shares.map { ($0, false) }
     }
 
     public var argv: [String] {
         let nvdimm = pmem == .nvdimm ? nvdimmBacking : nil
         var args = [
-            "qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            Self.program, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-machine", nvdimm != nil ? "q35,nvdimm=on" : "q35",
             "-accel", accel == "tcg" ? "tcg,thread=multi" : accel, "-cpu", cpuModel, "-smp", String(cpus),
             "-m", nvdimm != nil ? "\(memoryMiB)M,slots=2,maxmem=\(memoryMiB + nvdimmSizeMiB)M" : "\(memoryMiB)M",
@@ -69,8 +79,9 @@ public struct QemuConfiguration: Sendable, Equatable {
             "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
             "-virtfs", "local,path=\(runDirectory),mount_tag=daxrun,security_model=none,multidevs=remap",
         ]
-        for (index, share) in shares.enumerated() {
-            args += ["-virtfs", "local,path=\(share),mount_tag=share\(index),security_model=none,multidevs=remap"]
+        for (index, share) in allShares.enumerated() {
+            args += ["-virtfs", "local,path=\(share.path),mount_tag=share\(index),security_model=none,multidevs=remap"
+                + (share.readOnly ? ",readonly=on" : "")]
         }
         if let nvdimm {
             args += [

@@ -13,7 +13,11 @@ final class QemuProcess {
     private let errors: FileDescriptor
     private var pending: [UInt8] = []
     private var exited: Int32?
+    /// The signal that ended QEMU, if one did (killed on the host, or crashed).
+    private(set) var endingSignal: Int32?
     private(set) var stderrText = ""
+    /// Ends QEMU if a signal ends daxref first (PR_SET_PDEATHSIG would too, but only after daxref is gone).
+    private var cleanup: CleanupRegistration?
 
     init(argv: [String]) throws(VMError) {
         var consolePipe: [Int32] = [0, 0], errorPipe: [Int32] = [0, 0]
@@ -34,6 +38,7 @@ final class QemuProcess {
         console = FileDescriptor(rawValue: consolePipe[0])
         errors = FileDescriptor(rawValue: errorPipe[0])
         _ = fcntl(errorPipe[0], F_SETFL, O_NONBLOCK)
+        cleanup = CleanupOwner.shared.register("QEMU \(result)") { ProcessLiveness.terminateChild(result) }
     }
 
     deinit {
@@ -65,6 +70,12 @@ final class QemuProcess {
         return lines
     }
 
+    /// QEMU's own stderr so far (why it refused to start, or what it said when it stopped), trimmed.
+    var errorOutput: String {
+        drainErrors()
+        return stderrText.trimmingWhitespace()
+    }
+
     private func drainErrors() {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -83,6 +94,7 @@ final class QemuProcess {
             var status: Int32 = 0
             let result = waitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
             if result == pid {
+                if (status & 0x7f) != 0 { endingSignal = status & 0x7f }
                 exited = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
                 return exited
             }

@@ -58,8 +58,10 @@ public struct VMRunner {
             return try GuestKernel.local(bzImage: bzImage, modules: modules)
         case .debian(let spec):
             progress.step("kernel \(spec): resolving and fetching (Debian archive from the system's apt sources)")
+            // fetch-kernel.sh: 2 = a spec it cannot parse, 3 = no such kernel: the user's to fix.
             let output = try runScript(
-                scripts.fetchKernel, ["--cache", cache.root, spec], progress: progress, what: "fetch-kernel")
+                scripts.fetchKernel, ["--cache", cache.root, spec], progress: progress, what: "fetch-kernel",
+                usageStatuses: [2, 3])
             let kernel = try GuestKernel.fromManifest(output, spec: spec)
             progress.step("kernel \(spec): \(kernel.release) (\(kernel.packageVersion ?? "?"), \(kernel.suite ?? "?"))"
                 + (kernel.wasCached ? ", cached" : ""))
@@ -79,6 +81,16 @@ public struct VMRunner {
         let kernelDirectory = try cache.kernelDirectory(for: kernel)
         _ = try runScript(scripts.buildInitramfs, [kernelDirectory, path], progress: progress, what: "build-initramfs")
         return path
+    }
+
+    /// What can be checked on the host before any kernel is fetched or booted: QEMU is there, and
+    /// the guest will see this binary (and scripts/vm, if it provisions) at their paths.
+    public func preflight(_ options: Options) throws(VMError) {
+        guard Subprocess.findInPath(QemuConfiguration.program) != nil else { throw Self.qemuMissing }
+        let cwd = FileManager.default.currentDirectoryPath
+        _ = try GuestView.readOnlyShares(
+            for: [(executablePath(), "the daxref binary")] + (options.provision.isEmpty ? [] : [(scripts.guestProvision, "scripts/vm")]),
+            writableShares: RunDirectory.minimalShares([cwd] + options.shares))
     }
 
     // MARK: boot
@@ -107,8 +119,8 @@ public struct VMRunner {
     private func boot(_ kernel: GuestKernel, initrd: String, options: Options, accel: String, attempt: Int)
         throws(VMError) -> Outcome
     {
+        guard Subprocess.findInPath(QemuConfiguration.program) != nil else { throw Self.qemuMissing }
         let run = try RunDirectory(kernel: kernel, options: options, scripts: scripts)
-        defer { run.remove() }
         var config = QemuConfiguration(
             kernel: kernel.vmlinuz, initrd: initrd, stdoutFile: run.stdoutFile, stderrFile: run.stderrFile,
             runDirectory: run.path)
@@ -117,6 +129,7 @@ public struct VMRunner {
         config.memoryMiB = options.memoryMiB
         config.pmem = options.pmem
         config.shares = run.shares
+        config.readOnlyShares = run.readOnlyShares
         config.nvdimmBacking = options.pmem == .nvdimm ? run.nvdimmBacking : nil
         config.scratchDisk = run.path + "/blk.img"
         try run.createBackings(config)
@@ -135,6 +148,7 @@ public struct VMRunner {
         var stdoutTail = FileTail(path: run.stdoutFile)
         var stderrTail = FileTail(path: run.stderrFile)
         var lastLines: [String] = []
+        var guestErrors: [String] = []
         let deadline = started.addingTimeInterval(options.timeout)
         // KVM is on probation until a boot worked: a working KVM reaches init in seconds, while the
         // known failure (stock kernels hanging after "Booting from ROM") never does.
@@ -170,22 +184,26 @@ public struct VMRunner {
                         if word == "provisioned" { options.progress.step("provisioned in \(format(timings.last!.1))") }
                     }
                 }
-                if line.contains("DAXREF-GUEST-ERROR: ") { options.progress.warn(line) }
+                if line.contains("DAXREF-GUEST-ERROR: ") {
+                    options.progress.warn(line)
+                    guestErrors.append(line)
+                }
             }
             if let early = watcher.incidents.first(where: { $0.beforeInit && $0.fault != .warning }) {
                 throw .boot("early-boot \(early.fault.rawValue): \(early.headline)")
             }
             if lines == nil, !watcher.finished {
                 // Console closed: QEMU exited without the exit marker.
-                let status = qemu.wait()
-                if !watcher.booted { throw .boot("QEMU exited (\(status)) before init ran; last console lines:\n" + lastLines.suffix(15).joined(separator: "\n")) }
-                throw .guestFault("QEMU exited (\(status)) without an exit status from the guest; last console lines:\n" + lastLines.suffix(15).joined(separator: "\n"))
+                let status = qemu.wait() ?? -1
+                throw Self.unexpectedExit(
+                    status: status, signal: qemu.endingSignal, qemuSaid: qemu.errorOutput, booted: watcher.booted,
+                    kvmOnProbation: accel == "kvm" && options.accel == .auto, console: lastLines.suffix(15))
             }
             if !watcher.booted, Date() > bootDeadline {
-                throw .boot("no sign of init within \(Int(bootLimit)) s")
+                throw .boot("no sign of init within \(wholeSeconds(bootLimit)) s")
             }
             if Date() > deadline {
-                throw .timeout("no exit status within \(Int(options.timeout)) s (QEMU killed); last console lines:\n"
+                throw .timeout("no exit status within \(wholeSeconds(options.timeout)) s (QEMU killed); last console lines:\n"
                     + lastLines.suffix(15).joined(separator: "\n"))
             }
         }
@@ -198,11 +216,38 @@ public struct VMRunner {
         if let fault = faults.first {
             throw .guestFault("\(fault.fault.rawValue): \(fault.headline)\n" + fault.excerpt.joined(separator: "\n"))
         }
+        // init's own codes (scripts/vm/init): 253 provisioning failed, 254 guest setup failed; each
+        // announced by a DAXREF-GUEST-ERROR line, which tells them from a command's own 253/254.
+        if let code = watcher.exitCode, code == 253 || code == 254, let error = guestErrors.last {
+            let said = error[error.range(of: "DAXREF-GUEST-ERROR: ")!.upperBound...]
+            throw .guestSetup("\(said) (guest exit \(code)); last console lines:\n" + lastLines.suffix(15).joined(separator: "\n"))
+        }
         return Outcome(kernel: kernel, exitCode: watcher.exitCode ?? 255, incidents: watcher.incidents,
                        timings: timings, accel: accel)
     }
 
-    private func runScript(_ script: String, _ arguments: [String], progress: Progress, what: String)
+    static let qemuMissing = VMError.setup(
+        "\(QemuConfiguration.program) not found on PATH (scripts/bootstrap.sh installs it: apt-get install qemu-system-x86)")
+
+    /// QEMU's console closed without the guest's exit marker: who ended it, in the user's terms.
+    static func unexpectedExit(
+        status: Int32, signal: Int32?, qemuSaid: String, booted: Bool, kvmOnProbation: Bool, console: ArraySlice<String>
+    ) -> VMError {
+        let said = qemuSaid.isEmpty ? "" : "; QEMU said:\n" + qemuSaid
+        let lastLines = console.isEmpty ? "" : "\nlast console lines:\n" + console.joined(separator: "\n")
+        if let signal {
+            return .setup("QEMU was ended by \(CleanupOwner.name(of: signal)) on the host" + (booted ? " while the guest ran" : " during boot") + said + lastLines)
+        }
+        if !booted, status != 0, !kvmOnProbation {
+            // Nonzero before any guest code ran: its command line or the host refused (bad --cpu,
+            // too much --memory, a missing file); retrying cannot help.
+            return .setup("QEMU refused to start (exit \(status))" + (said.isEmpty ? " and said nothing" : said))
+        }
+        if !booted { return .boot("QEMU exited (\(status)) before init ran" + said + lastLines) }
+        return .guestFault("QEMU exited (\(status)) without an exit status from the guest" + said + lastLines)
+    }
+
+    private func runScript(_ script: String, _ arguments: [String], progress: Progress, what: String, usageStatuses: Set<Int32> = [])
         throws(VMError) -> String
     {
         let output: Subprocess.Output
@@ -212,10 +257,22 @@ public struct VMRunner {
             output = try Subprocess.capture(["bash", script] + arguments, stderrLine: showLine)
         } catch { throw .setup("\(what): \(error)") }
         guard output.status == 0 else {
-            throw .setup("\(what) failed (exit \(output.status)):\n\(output.stderr.trimmingWhitespace())")
+            let said = output.stderr.trimmingWhitespace()
+            if usageStatuses.contains(output.status) {
+                let lastLine = said.split(separator: "\n").last.map(String.init) ?? "exit \(output.status)"
+                throw .usage(lastLine.replacingOccurrences(of: "\(what): error: ", with: ""))
+            }
+            // One line: the script's last error line says why (progress on a terminal showed the rest).
+            let why = said.split(separator: "\n").last { $0.contains("error") } ?? said.split(separator: "\n").last ?? "no message"
+            throw .setup("\(what) failed (exit \(output.status)): \(why)")
         }
         return output.stdout
     }
+}
+
+/// Seconds for a message, without trapping on a value no check caught.
+func wholeSeconds(_ seconds: Double) -> String {
+    seconds.isFinite && abs(seconds) < 1e15 ? String(Int(seconds.rounded())) : String(seconds)
 }
 
 func format(_ seconds: Double) -> String {

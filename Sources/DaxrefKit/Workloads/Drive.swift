@@ -137,11 +137,13 @@ public enum Drive {
         let json = (try? encoder.encode(request)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         var helper = HelperProcess(argv: [executable, "drive", "--run-step", json], deadline: timeout)
         helper.deliveredMarker = StepRunner.resultPrefix
+        let scratch = ScratchGuard(directories: request.scratchDirectories)
         let outcome: HelperProcess.Outcome
         do { outcome = try helper.run() } catch {
             return StepResult(id: request.id, backing: request.backing.id, workload: request.workload, status: .error,
                               reason: "cannot start the helper \(executable): \(error)")
         }
+        scratch.sweep(afterHelper: outcome.pid)
         var stepResult = result(of: outcome, for: request, timeout: timeout)
         sweepProbes(after: outcome, into: &stepResult)
         return stepResult
@@ -233,5 +235,16 @@ enum ProvisionedEnvironment {
             if !key.isEmpty { values[key] = value }
         }
         return values
+    }
+}
+
+extension StepRequest {
+    /// Where the step's helper creates scratch files: the backing's directory (fsdax, page cache)
+    /// and an O_DIRECT target directory.
+    public var scratchDirectories: [String] {
+        var directories: [String] = []
+        if backing.hasFile, let path = backing.path { directories.append(path) }
+        if let blockTarget, blockTarget.kind == .directory { directories.append(blockTarget.path) }
+        return directories
     }
 }

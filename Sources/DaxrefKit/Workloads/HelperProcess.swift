@@ -22,6 +22,8 @@ public struct HelperProcess {
         /// Where its tasks were when the harness gave up on it.
         public var samples: [TaskSample]
         public var elapsedMilliseconds: Int64
+        /// The helper's pid (its scratch files carry it: `ScratchName.creator`).
+        public var pid: pid_t = 0
 
         public var abandoned: Bool { exit == nil }
     }
@@ -51,8 +53,12 @@ public struct HelperProcess {
         defer { try? devNull.close() }
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
-        let pid = CDaxrefShim_spawn(cArguments, devNull.rawValue, output.writeEnd!.rawValue, errors.writeEnd!.rawValue, 1)
+        let cEnvironment = Self.environment().map { strdup($0) } + [nil]
+        defer { cEnvironment.forEach { free($0) } }
+        let pid = CDaxrefShim_spawn_env(cArguments, cEnvironment, devNull.rawValue, output.writeEnd!.rawValue, errors.writeEnd!.rawValue, 1)
         if pid < 0 { throw Errno(rawValue: -pid) }
+        // PR_SET_PDEATHSIG ends it when daxref dies, but only a live daxref can sweep what it leaves.
+        let registration = CleanupOwner.shared.register("helper \(pid)") { ProcessLiveness.terminateChild(pid) }
         output.closeWriteEnd()
         errors.closeWriteEnd()
 
@@ -97,9 +103,17 @@ public struct HelperProcess {
                 outputOpen = Self.readChunk(output.readEnd, into: &stdout, limit: .max)
             }
         }
+        registration.end()
         return Outcome(
             stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self), exit: exit,
-            timedOut: timedOut, samples: samples, elapsedMilliseconds: StepLog.milliseconds(ContinuousClock.now - started))
+            timedOut: timedOut, samples: samples, elapsedMilliseconds: StepLog.milliseconds(ContinuousClock.now - started), pid: pid)
+    }
+
+    /// Ours, plus the run's owner for the scratch files the helper creates.
+    static func environment() -> [String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment[ScratchFile.ownerEnvironmentKey] = String(ScratchFile.owner)
+        return environment.map { $0.key + "=" + $0.value }
     }
 
     /// Appends what one read returns; false at EOF or on an error.

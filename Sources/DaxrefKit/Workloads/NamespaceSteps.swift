@@ -130,6 +130,16 @@ public enum NamespaceSteps {
             finish()
             return (result, "\(spare) became unusable before \(variant.stepID): \(error)")
         }
+        // A signal between reconfiguring and restoring must not leave the spare reconfigured: its
+        // owner's deinit cannot run then, so the cleanup owner puts the original back (the ndctl
+        // run in progress, a helper registered later, is ended first).
+        let original = owner.original
+        let onSignal: CleanupRegistration? = host is SystemNamespaceHost
+            ? CleanupOwner.shared.register("namespace \(spare) back to \(original.mode.rawValue)") {
+                for arguments in NdctlCommand.restore(spare, to: original) {
+                    _ = SystemNamespaceHost().ndctl(arguments, timeout: timeout)
+                }
+            } : nil
         checkpoint("before")
         do {
             let outcome = try owner.apply(variant.target)
@@ -157,6 +167,7 @@ public enum NamespaceSteps {
         checkpoint("created")
         var restoreFailure: String?
         do { try owner.restore() } catch { restoreFailure = error.description }
+        _ = consume onSignal
         checkpoint("restored")
         if let restoreFailure {
             result.status = .error

@@ -250,6 +250,8 @@ struct DirectTarget: ~Copyable {
         descriptor = try WorkloadError.setup("open \(path) O_DIRECT") { () throws(Errno) in
             try withTypedErrno { try FileDescriptor.open(path, .readWrite, options: [.direct, .closeOnExec]) }
         }
+        // Open now: the name is not needed any more, and a helper killed from here on leaves nothing.
+        if target.kind == .directory, let name = scratch?.takeUnlink() { try? unlinkFile(name) }
         self.scratch = scratch
     }
 
