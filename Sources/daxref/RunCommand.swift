@@ -95,6 +95,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: .hidden)
     var testKillAt: String?
 
+    /// Fault injection: crash the guest kernel once this many scenarios are judged (in a daxref VM only).
+    @Option(help: .hidden)
+    var testPanicAfter: Int?
+
     func validate() throws {
         // First: as another user, every other check would only hide that nothing can run.
         if !list, geteuid() != 0 {
@@ -197,16 +201,29 @@ struct RunCommand: ParsableCommand {
         let recorder = RunRecorder(environment: runEnvironment, selected: scenarios.map(\.id), destinations: destinations) {
             printError("run: " + $0)
         }
+        // Registered before any helper starts, so on a signal it runs last: helpers are gone and
+        // their files swept when the reports say where the run stopped.
+        let started = ContinuousClock.now
+        let reports = CleanupOwner.shared.register("the run's reports") {
+            let signal = CleanupOwner.shared.terminatingSignal.map(CleanupOwner.name(of:)) ?? "a signal"
+            let elapsed = ContinuousClock.now - started
+            recorder.stop(reason: signal, durationMilliseconds: elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        }
         let report = ScenarioRunner.run(plan, environment: runEnvironment, executable: "/proc/self/exe") { result, index, total in
             printError("run: [\(index)/\(total)] \(result.id): \(result.outcome.rawValue)" + (result.outcome == .skip ? "" : " (\(result.checks.count) checks)"))
             recorder.record(result)
+            if index == testPanicAfter {
+                do { try TestHooks.panicGuest() } catch { printError("run: --test-panic-after: \(error)") }
+            }
         }
 
         // With a report on standard output, the table goes to standard error.
         let tableToStandardError = destinations.contains(where: \.isStandardOutput)
         let colour = color == "always" || (color == "auto" && isatty(tableToStandardError ? STDERR_FILENO : STDOUT_FILENO) != 0)
         if tableToStandardError { printError(report.renderTable(colour: colour), terminator: "") } else { print(report.renderTable(colour: colour), terminator: "") }
-        if !recorder.finish(report).isEmpty { throw ExitCode(74) }
+        let unwritten = recorder.finish(report)
+        reports.end()
+        if !unwritten.isEmpty { throw ExitCode(74) }
         throw ExitCode(report.exitCode)
     }
 }

@@ -94,3 +94,29 @@ struct RunFaultInjectionTests {
         #expect(!FileManager.default.fileExists(atPath: json + RunStream.suffix), "a finished run removes its stream")
     }
 }
+
+/// A guest kernel panic in the middle of `daxref run` (`--test-panic-after 2`): `vm` reports the
+/// panic (82), and the stream on the host keeps the two scenarios judged before it; read back, it
+/// says the run ended without a final report and lists what did not run.
+@Suite(.serialized, .enabled(if: !vmKernels.isEmpty, "set DAXREF_VM_KERNELS to boot real kernels"))
+struct RunStreamSurvivesAPanicTests {
+    @Test(arguments: vmKernels)
+    func theStreamKeepsWhatRanBeforeThePanic(_ spec: String) throws {
+        let directory = FileManager.default.currentDirectoryPath + "/.build/daxref-panictest-\(spec)-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let json = directory + "/run.json"
+        let result = try Subprocess.capture([
+            VMIntegrationTests.daxref, "vm", "--quiet", "--kernel", spec, "--provision", "none", "--timeout", "600",
+            "--", "run", "--scenario", "anon.private.*", "--test-panic-after", "2", "--json", json,
+        ])
+        #expect(result.status == 82, "daxref vm exited \(result.status):\n\(result.stderr.suffix(3000))")
+        #expect(!FileManager.default.fileExists(atPath: json), "no final report after a panic")
+        let report = try RunReport.load(path: json + RunStream.suffix)
+        #expect(report.scenarios.count == 2, "\(report.scenarios.map(\.id))")
+        let stopped = try #require(report.stopped)
+        #expect(stopped.reason.contains("without a final report"))
+        #expect(stopped.notRun.count == ScenarioCatalogue.select("anon.private.*").count - 2)
+        #expect(report.environment.kernel.release.hasPrefix(spec + "."))
+    }
+}

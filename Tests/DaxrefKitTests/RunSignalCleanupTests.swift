@@ -45,3 +45,34 @@ import Testing
         #expect(interrupted >= 6, "only \(interrupted) of 12 runs were still running when signalled: the test did not test much")
     }
 }
+
+/// SIGTERM to `daxref run` mid-suite: the run ends by the signal, and its reports keep every
+/// scenario it finished and say where it stopped (JSON `stopped`, KTAP `Bail out!`); the stream the
+/// JSON report now holds is gone.
+@Suite(.serialized, .enabled(if: geteuid() == 0, "daxref run needs root"))
+struct RunStoppedBySignalTests {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func reportsSayWhereTheRunStopped(_ signal: Int32) throws {
+        let directory = try RunStreamTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let json = directory + "/run.json", ktap = directory + "/run.ktap"
+        let run = try RunningProcess([RunningProcess.daxref, "run", "--scenario", "anon.private.*,pagecache.tmpfs.*", "--json", json, "--ktap", ktap])
+        // After the second scenario is judged, in the middle of the suite.
+        let midway = run.waitFor(timeout: 60) { $0.stderr.contains("run: [2/") }
+        try #require(midway, "the run never reached its second scenario: \(run.stderr.suffix(500))")
+        run.signal(signal)
+        let ending = run.wait(timeout: 60)
+        #expect(ending == .signaled(signal), "\(String(describing: ending)): \(run.stderr.suffix(800))")
+        #expect(run.stderr.contains("stopped (\(CleanupOwner.name(of: signal)))"), "\(run.stderr.suffix(800))")
+
+        let report = try JSONDecoder().decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        let stopped = try #require(report.stopped)
+        #expect(stopped.reason == CleanupOwner.name(of: signal))
+        #expect(report.scenarios.count >= 2)
+        #expect(stopped.afterScenario == report.scenarios.last?.id)
+        #expect(!stopped.notRun.isEmpty)
+        #expect(report.scenarios.count + stopped.notRun.count == ScenarioCatalogue.select("anon.private.*,pagecache.tmpfs.*").count)
+        #expect(try String(contentsOfFile: ktap, encoding: .utf8).contains("Bail out! stopped (\(CleanupOwner.name(of: signal)))"))
+        #expect(!FileManager.default.fileExists(atPath: json + RunStream.suffix), "the JSON report holds what the stream held")
+    }
+}
