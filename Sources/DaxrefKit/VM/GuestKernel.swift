@@ -38,7 +38,7 @@ public struct GuestKernel: Sendable, Equatable {
     /// An own-built kernel: `bzImage` plus an optional modules directory, either
     /// lib/modules/<release> itself or an INSTALL_MOD_PATH root that contains it.
     public static func local(bzImage: String, modules: String?) throws(VMError) -> GuestKernel {
-        guard SystemFile.exists(FilePath(bzImage)) else { throw .usage("no such kernel image") }
+        guard SystemFile.exists(FilePath(bzImage)) else { throw .usage("no such file (give a kernel image, e.g. arch/x86/boot/bzImage, or a Debian series like 6.12)") }
         guard let release = bzImageRelease(bzImage) else {
             throw .usage("not an x86 bzImage (no kernel version in its setup header)")
         }
