@@ -550,7 +550,7 @@ private func parseKTAPLevel(_ lines: [String], _ position: inout Int, depth: Int
         #expect(RunDiff(oldKernel, loaded).changed.isEmpty)
 
         #expect(loadError(directory.appendingPathComponent("missing.json").path)?.contains("cannot read") == true)
-        #expect(loadError(try write("text.json", "not json at all"))?.contains("not a daxref run report") == true)
+        #expect(loadError(try write("text.json", "not json at all"))?.contains("not JSON") == true)
         // An inventory also has a schemaVersion; it is still not a run report.
         #expect(loadError(try write("inventory.json", #"{"schemaVersion": 1, "regions": []}"#))?.contains("not a daxref run report") == true)
         let future = try oldKernel.jsonString().replacingOccurrences(of: "\"schemaVersion\" : 1", with: "\"schemaVersion\" : 99")
@@ -559,6 +559,54 @@ private func parseKTAPLevel(_ lines: [String], _ position: inout Int, depth: Int
         let brokenError = loadError(try write("broken.json", broken))
         #expect(brokenError?.contains("not a valid run report") == true)
         #expect(brokenError?.contains("scenarios[0].outcome") == true, "\(brokenError ?? "")")
+    }
+
+    /// `daxref diff /dev/zero x` read 1 GiB of zeros before failing (and a FIFO blocked in open):
+    /// only regular files up to `maximumFileSize` are read.
+    @Test func loadingRefusesEndlessAndHugeFiles() throws {
+        func loadError(_ path: String) -> String? {
+            do { _ = try RunReport.load(path: path); return nil } catch { return error.description }
+        }
+        #expect(loadError("/dev/zero")?.contains("/dev/zero: not a regular file") == true, "\(loadError("/dev/zero") ?? "")")
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("daxref-diff-size-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fifo = directory.appendingPathComponent("fifo").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(loadError(fifo)?.contains("not a regular file") == true)
+        // Sparse: one byte over the limit costs no disk and, refused by size, is never read.
+        let huge = directory.appendingPathComponent("huge.json").path
+        #expect(FileManager.default.createFile(atPath: huge, contents: nil))
+        #expect(truncate(huge, off_t(RunReport.maximumFileSize + 1)) == 0)
+        #expect(loadError(huge)?.contains("larger than a run report can be (at most 256 MiB)") == true, "\(loadError(huge) ?? "")")
+    }
+
+    /// JSONDecoder calls valid JSON with a number no integer holds "not valid JSON"; the error names
+    /// the field instead, and keeps "not JSON" for what is not JSON.
+    @Test(arguments: ["99999999999999999999", "1e400", "-1e400", "2.5"])
+    func numbersThatFitNoFieldNameTheField(_ number: String) throws {
+        let json = try oldKernel.jsonString()
+        let scenarioField = json.replacingOccurrences(of: "\"durationMilliseconds\" : 1042", with: "\"durationMilliseconds\" : \(number)")
+        #expect(scenarioField != json)
+        let message = try #require(loadFailure(scenarioField))
+        #expect(message.contains("source.json: not a valid run report: field scenarios[0].durationMilliseconds: number"), "\(message)")
+        #expect(message.contains(number == "2.5" ? "is not an integer" : "out of range"), "\(message)")
+
+        let version = json.replacingOccurrences(of: "\"schemaVersion\" : 1", with: "\"schemaVersion\" : \(number)")
+        let versionMessage = try #require(loadFailure(version))
+        #expect(versionMessage.contains("field schemaVersion: number"), "\(versionMessage)")
+    }
+
+    @Test func invalidJSONIsCalledThat() throws {
+        let json = try oldKernel.jsonString()
+        let message = try #require(loadFailure(String(json.dropLast(10))))
+        #expect(message.hasPrefix("source.json: not JSON: "), "\(message)")
+        #expect(try #require(loadFailure("[1, 2]")).contains("not a daxref run report"))
+    }
+
+    private func loadFailure(_ text: String) -> String? {
+        do { _ = try RunReport.decode(Data(text.utf8), source: "source.json"); return nil } catch { return error.description }
     }
 }
 

@@ -229,17 +229,35 @@ public struct RunReportLoadError: Error, CustomStringConvertible {
 }
 
 extension RunReport {
-    /// Reads a `daxref run --json` file; the error says which of unreadable, not a run report, or
-    /// another schema version it is.
+    /// The most `load` reads: a full suite's report is a few MiB, so anything larger is not one.
+    public static let maximumFileSize = 256 << 20
+
+    /// Reads a `daxref run --json` file; the error says which of unreadable, not a regular file, too
+    /// large, not JSON, not a run report, another schema version, or which field is wrong it is.
     public static func load(path: String) throws(RunReportLoadError) -> RunReport {
+        func failure(_ reason: String) -> RunReportLoadError { RunReportLoadError(description: "\(path): \(reason)") }
+        let tooLarge = "larger than a run report can be (at most \(maximumFileSize >> 20) MiB)"
         let bytes: [UInt8]
-        do { bytes = try SystemFile.readBytes(FilePath(path), limit: 1 << 30) } catch {
-            throw RunReportLoadError(description: "\(path): cannot read: \(error)")
+        do {
+            // Non-blocking: opening a FIFO must not wait for a writer (it is refused below anyway).
+            let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.nonBlocking, .closeOnExec])
+            defer { try? fd.close() }
+            var status = stat()
+            guard fstat(fd.rawValue, &status) == 0 else { throw Errno(rawValue: errno) }
+            // /dev/zero, a pipe or a terminal may never end; a report is a file `run --json` wrote.
+            guard status.st_mode & S_IFMT == S_IFREG else { throw failure("not a regular file (a run report is the file `daxref run --json` writes)") }
+            guard status.st_size <= maximumFileSize else { throw failure(tooLarge) }
+            bytes = try SystemFile.readAll(fd, limit: maximumFileSize + 1)
+        } catch let error as RunReportLoadError {
+            throw error
+        } catch {
+            throw failure("cannot read: \(error)")
         }
+        guard bytes.count <= maximumFileSize else { throw failure(tooLarge) }  // it grew while being read
         return try decode(Data(bytes), source: path)
     }
 
-    static func decode(_ data: Data, source: String) throws(RunReportLoadError) -> RunReport {
+    package static func decode(_ data: Data, source: String) throws(RunReportLoadError) -> RunReport {
         // The stream of a run that did not finish (`F.partial`): its report says where it stopped.
         if RunStream.isStream(data) {
             do { return try RunStream.report(from: data) } catch {
@@ -257,7 +275,7 @@ extension RunReport {
         let decoder = JSONDecoder()
         let envelope: Envelope
         do { envelope = try decoder.decode(Envelope.self, from: data) } catch {
-            throw RunReportLoadError(description: "\(source): not a daxref run report (not a JSON object: \(Self.describe(error)))")
+            throw RunReportLoadError(description: "\(source): \(Self.describe(error, in: data))")
         }
         guard envelope.environment != nil, envelope.scenarios != nil else {
             throw RunReportLoadError(description: "\(source): not a daxref run report (expected the JSON object `daxref run --json` writes)")
@@ -267,21 +285,72 @@ extension RunReport {
                 + (envelope.schemaVersion.map(String.init) ?? "missing") + "; this daxref reads schemaVersion \(currentSchemaVersion)")
         }
         do { return try decoder.decode(RunReport.self, from: data) } catch {
-            throw RunReportLoadError(description: "\(source): not a valid run report: \(Self.describe(error))")
+            throw RunReportLoadError(description: "\(source): \(Self.describe(error, in: data))")
         }
     }
 
-    /// A decoding error with the JSON path it happened at.
-    private static func describe(_ error: Error) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let joined = context.codingPath.map { key in key.intValue.map { "[\($0)]" } ?? "." + key.stringValue }.joined()
-            return joined.hasPrefix(".") ? String(joined.dropFirst()) : joined
-        }
+    /// What is wrong, in the words of its kind: not JSON; JSON but not a run report; or the field
+    /// (as a JSON key path) that a run report cannot hold.
+    private static func describe(_ error: Error, in data: Data) -> String {
         switch error as? DecodingError {
-        case .keyNotFound(let key, let context)?: return "missing `\(key.stringValue)` at \(path(context).isEmpty ? "top level" : path(context))"
+        case .keyNotFound(let key, let context)?:
+            return "not a valid run report: missing `\(key.stringValue)` at \(context.codingPath.isEmpty ? "top level" : keyPath(context.codingPath))"
+        case .typeMismatch(_, let context)? where context.codingPath.isEmpty:
+            return "not a daxref run report (not a JSON object: \(context.debugDescription))"
+        case .dataCorrupted(let context)? where context.codingPath.isEmpty:
+            // JSONDecoder says "not valid JSON", with no path, both for bad syntax and for valid JSON
+            // with a number no Swift integer holds: walk the document to tell which.
+            do { _ = try JSONDecoder().decode(NumberCheck.self, from: data) } catch let number as NumberCheck.Problem {
+                return "not a valid run report: field \(keyPath(number.codingPath)): \(number.reason)"
+            } catch {}
+            do { _ = try JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) } catch {
+                return "not JSON: " + ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)")
+            }
+            return "not JSON: \(context.debugDescription)"
         case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?, .dataCorrupted(let context)?:
-            return context.debugDescription + (path(context).isEmpty ? "" : " (at \(path(context)))")
-        default: return "\(error)"
+            return "not a valid run report: \(context.debugDescription) (at \(keyPath(context.codingPath)))"
+        default:
+            return "not a valid run report: \(error)"
+        }
+    }
+
+    /// `scenarios[0].checks[1].observed`
+    private static func keyPath(_ codingPath: [CodingKey]) -> String {
+        let joined = codingPath.map { key in key.intValue.map { "[\($0)]" } ?? "." + key.stringValue }.joined()
+        return joined.hasPrefix(".") ? String(joined.dropFirst()) : joined
+    }
+
+    /// Walks any JSON value and throws at the first number that is not a 64-bit integer: every number
+    /// in a run report is a count, size, address or duration.
+    private struct NumberCheck: Decodable {
+        struct Problem: Error {
+            var codingPath: [CodingKey]
+            var reason: String
+        }
+
+        struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        init(from decoder: Decoder) throws {
+            if let object = try? decoder.container(keyedBy: AnyKey.self) {
+                for key in object.allKeys { _ = try object.decode(NumberCheck.self, forKey: key) }
+            } else if var array = try? decoder.unkeyedContainer() {
+                while !array.isAtEnd { _ = try array.decode(NumberCheck.self) }
+            } else {
+                let value = try decoder.singleValueContainer()
+                if value.decodeNil() || (try? value.decode(Bool.self)) != nil || (try? value.decode(String.self)) != nil
+                    || (try? value.decode(Int64.self)) != nil || (try? value.decode(UInt64.self)) != nil
+                {
+                    return
+                }
+                let double = try? value.decode(Double.self)
+                let reason = double.map { $0.rounded() == $0 ? "number \($0) out of range (not a 64-bit integer)" : "number \($0) is not an integer" }
+                throw Problem(codingPath: decoder.codingPath, reason: reason ?? "number out of range")
+            }
         }
     }
 }
