@@ -727,3 +727,16 @@ private func parseKTAPLevel(_ lines: [String], _ position: inout Int, depth: Int
         #expect(diff.onlyInA.count == oldKernel.scenarios.count - 1)
     }
 }
+
+@Suite struct RunReportLoadMessageTests {
+    /// A JSON array used to be explained as "Expected to decode Dictionary<String, Any>": Swift's
+    /// words, not the user's.
+    @Test func anArrayIsNotAReportInPlainWords() {
+        do {
+            _ = try RunReport.decode(Data("[]".utf8), source: "arr.json")
+            Issue.record("an array decoded as a run report")
+        } catch {
+            #expect(error.description == "arr.json: not a daxref run report (its JSON is not an object, and a run report is one)")
+        }
+    }
+}

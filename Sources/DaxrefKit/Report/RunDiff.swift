@@ -295,8 +295,8 @@ extension RunReport {
         switch error as? DecodingError {
         case .keyNotFound(let key, let context)?:
             return "not a valid run report: missing `\(key.stringValue)` at \(context.codingPath.isEmpty ? "top level" : keyPath(context.codingPath))"
-        case .typeMismatch(_, let context)? where context.codingPath.isEmpty:
-            return "not a daxref run report (not a JSON object: \(context.debugDescription))"
+        case .typeMismatch? where codingPathIsEmpty(error):
+            return "not a daxref run report (its JSON is not an object, and a run report is one)"
         case .dataCorrupted(let context)? where context.codingPath.isEmpty:
             // JSONDecoder says "not valid JSON", with no path, both for bad syntax and for valid JSON
             // with a number no Swift integer holds: walk the document to tell which.
@@ -312,6 +312,11 @@ extension RunReport {
         default:
             return "not a valid run report: \(error)"
         }
+    }
+
+    private static func codingPathIsEmpty(_ error: Error) -> Bool {
+        if case .typeMismatch(_, let context)? = error as? DecodingError { return context.codingPath.isEmpty }
+        return false
     }
 
     /// `scenarios[0].checks[1].observed`
