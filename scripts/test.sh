@@ -9,7 +9,10 @@ scripts/bootstrap.sh
 swift build
 export DAXREF_BIN="$PWD/.build/debug/daxref"
 # Bad input on the real binary (loop devices, no VM): every case a clear refusal, nothing lost.
-scripts/bad-inputs.sh > .build/bad-inputs.md
+if ! scripts/bad-inputs.sh > .build/bad-inputs.md 2> .build/bad-inputs.log; then
+    grep 'FAIL' .build/bad-inputs.md >&2; tail -n 1 .build/bad-inputs.md >&2; exit 1
+fi
+tail -n 1 .build/bad-inputs.md
 export DAXREF_VM_KERNELS="${DAXREF_VM_KERNELS-6.1,7.2}"
 [ -n "$DAXREF_VM_KERNELS" ] || echo "test.sh: DAXREF_VM_KERNELS is empty: VM integration tests will be skipped" >&2
 # VM tests boot QEMU under TCG on few cores: one at a time, so timing-sensitive checks (a call
