@@ -139,7 +139,7 @@ extension PageLayout {
         }
     }
 
-    static func from(_ btf: BTFReader, path: String) -> (layout: PageLayout, note: String) {
+    package static func from(_ btf: BTFReader, path: String) -> (layout: PageLayout, note: String) {
         // 7.x renamed the tail word compound_head → compound_info (and changed what it holds).
         let headField = btf.memberOffset("page", "compound_head") != nil ? "compound_head" : "compound_info"
         guard let refcount = btf.memberOffset("page", "_refcount"),
