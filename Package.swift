@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "daxref", targets: ["daxref"]),
         .library(name: "DaxrefKit", targets: ["DaxrefKit"]),
         .executable(name: "daxref-bench-ref", targets: ["daxref-bench-ref"]),
+        .executable(name: "daxref-fuzz", targets: ["daxref-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,6 +50,10 @@ let package = Package(
             ]),
         // The C side of `daxref bench`'s pin and snapshot cases: the same syscalls, no Swift.
         .executableTarget(name: "daxref-bench-ref"),
+        // The parsers as fuzz targets. A plain build replays inputs; scripts/fuzz.sh builds it with
+        // -sanitize=fuzzer and -DDAXREF_FUZZ, which hands main to libFuzzer (docs/fuzzing.md).
+        .systemLibrary(name: "CLibFuzzer", path: "Modules/CLibFuzzer"),
+        .executableTarget(name: "daxref-fuzz", dependencies: ["DaxrefKit", "CLibFuzzer"]),
         .testTarget(
             name: "DaxrefKitTests",
             dependencies: ["DaxrefKit"],

@@ -123,6 +123,15 @@ func kprobeFixture(_ name: String) throws -> String {
         #expect(KprobeTraceParser.parseTimestamp("1.0000000001") == nil, "more than 9 fraction digits")
         #expect(KprobeTraceParser.parseTimestamp("1.") == nil)
         #expect(KprobeTraceParser.parseTimestamp("99999999999999999999.1") == nil)
+        // Found while writing the fuzz target: the seconds fit in nanoseconds, the fraction on top did not.
+        #expect(KprobeTraceParser.parseTimestamp("18446744073.709551615") == UInt64.max)
+        #expect(KprobeTraceParser.parseTimestamp("18446744073.999999999") == nil)
+    }
+
+    @Test func lostEventCountsSaturateAndAreNeverNegative() {
+        let trace = KprobeTraceParser.parse("CPU:0 [LOST 9223372036854775807 EVENTS]\nCPU:1 [LOST 9223372036854775807 EVENTS]\nCPU:1 [LOST -5 EVENTS]")
+        #expect(trace.lostEvents == Int.max)
+        #expect(trace.errors.map(\.lineNumber) == [3])
     }
 }
 

@@ -62,6 +62,24 @@ private func malformedLine(_ body: () throws(ObserverError) -> Void) -> Int? {
         #expect(observations["smaps.VmFlags"] == .text("rd wr sh mr mw me ms hg ac"))
     }
 
+    /// Found while writing the fuzz target: two VMAs whose Rss sum overflows Int64 trapped in `observations`.
+    @Test func sumsThatOverflowAreUnavailable() throws {
+        let vmas = try Smaps.parse("""
+            7f0000000000-7f0000001000 rw-p 00000000 00:00 0
+            Rss: 9223372036854775807 kB
+            Size: 4 kB
+            7f0000001000-7f0000002000 rw-p 00000000 00:00 0
+            Rss: 1 kB
+            Size: 4 kB
+            """)
+        let observations = Smaps.observations(of: vmas)
+        #expect(observations["smaps.Size"] == .integer(8))
+        guard case .unavailable? = observations["smaps.Rss"] else {
+            Issue.record("an overflowing sum must be unavailable: \(String(describing: observations["smaps.Rss"]))")
+            return
+        }
+    }
+
     @Test func pathsWithSpacesAndDeletedSuffixSurvive() throws {
         let header = try VMAHeader.parse("7f00-8f00 r--p 00001000 fd:01 42    /tmp/a b (deleted)", source: "maps", lineNumber: 1)
         #expect(header.path == "/tmp/a b (deleted)")
@@ -274,6 +292,20 @@ private func malformedLine(_ body: () throws(ObserverError) -> Void) -> Int? {
         }
     }
 
+    /// Sums of counters no kernel prints overflowed Int64 and trapped; they are unavailable instead.
+    @Test func numaMapsSumsThatOverflowAreUnavailable() throws {
+        let entries = try NumaMaps.parse("7f00 default anon=9223372036854775807 N0=9223372036854775807 N1=1\n7f01 default anon=1 N0=1\n")
+        #expect(entries[0].pages == nil && entries[1].pages == 1)
+        let observed = NumaMaps.observations(of: entries)
+        for key: ObservableKey in ["numa_maps.pages", "numa_maps.N0", "numa_maps.anon"] {
+            guard case .unavailable? = observed[key] else {
+                Issue.record("\(key): \(String(describing: observed[key]))")
+                continue
+            }
+        }
+        #expect(observed["numa_maps.N1"] == .integer(1))
+    }
+
     @Test(arguments: [("zz default\n", 1), ("7f00\n", 1), ("7f00 default N0=x\n", 1)])
     func malformedNumaMaps(_ text: String, _ line: Int) {
         #expect(malformedLine { () throws(ObserverError) in _ = try NumaMaps.parse(text) } == line)
@@ -334,6 +366,13 @@ private func malformedLine(_ body: () throws(ObserverError) -> Void) -> Int? {
     @Test func sequenceGapsCountAsLost() {
         let records = [3, 4, 9].map { KernelLogRecord(priority: 6, sequence: $0, timestamp: 0, flags: "-", message: "m", dictionary: [:]) }
         #expect(KernelLogFindings.scan(records).lost == 4)
+    }
+
+    /// `previous + 1` trapped at UInt64.max, and a gap above Int.max did not fit `lost`.
+    @Test(arguments: [([UInt64.max, 5], 0), ([0, UInt64.max], Int.max), ([UInt64.max - 1, UInt64.max], 0)])
+    func sequenceNumbersNearTheLimitDoNotTrap(_ sequences: [UInt64], _ lost: Int) throws {
+        let records = try sequences.map { try KernelLogRecord.parse("6,\($0),0,-;m") }
+        #expect(KernelLogFindings.scan(records).lost == lost)
     }
 
     @Test func warningWithoutFileFallsBackToFunction() {

@@ -14,6 +14,14 @@ import Testing
         #expect(CPUList.parse(text) == nil)
     }
 
+    /// Found by fuzzing (scripts/fuzz.sh cpulist): a range is expanded, so "0-9223372036854775806"
+    /// asked for an array of 2^63 entries.
+    @Test func rejectsListsLongerThanAnyKernelPrints() {
+        #expect(CPUList.parse("0-9223372036854775806") == nil)
+        #expect(CPUList.parse("0-40000,50000-90000") == nil)
+        #expect(CPUList.parse("0-65535")?.count == 65536)
+    }
+
     @Test func rendersCompactly() {
         #expect(cpuListString([5, 0, 1, 2, 3, 8, 9]) == "0-3,5,8-9")
         #expect(cpuListString([]) == "")

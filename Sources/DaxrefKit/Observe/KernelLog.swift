@@ -94,8 +94,10 @@ public struct KernelLogFindings: Codable, Sendable, Equatable {
         var oopsAwaitingRIP: Int?
         var previousSequence: UInt64?
         for record in records {
-            if let previous = previousSequence, record.sequence > previous + 1 {
-                findings.lost += Int(record.sequence - previous - 1)
+            // Checked: a sequence number near UInt64.max (corrupt or hostile input) must not trap.
+            if let previous = previousSequence, record.sequence > previous, record.sequence - previous > 1 {
+                let (sum, overflow) = findings.lost.addingReportingOverflow(Int(clamping: record.sequence - previous - 1))
+                findings.lost = overflow ? .max : sum
             }
             previousSequence = record.sequence
             let message = record.message

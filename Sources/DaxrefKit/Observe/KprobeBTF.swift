@@ -70,6 +70,8 @@ public struct BTFReader: Sendable {
             case 2, 7, 8, 9, 10, 11, 12, 16, 18: break  // PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG
             default: throw .unknownKind(kind)
             }
+            // The members (or other kind data) are read later without checks: they must be in the section.
+            guard offset <= typeStart + typeLength else { throw .truncated }
             entries.append(entry)
         }
         self.bytes = bytes
@@ -96,11 +98,13 @@ public struct BTFReader: Sendable {
     /// Byte offset of `member` in struct `structName`, looking through anonymous unions and structs.
     public func memberOffset(_ structName: String, _ member: String) -> Int? {
         guard let entry = types.first(where: { $0.kind == 4 && name($0.nameOffset) == structName }) else { return nil }
-        return memberOffset(in: entry, member, depth: 0).map { $0 / 8 }
+        var searched: Set<Int> = []
+        return memberOffset(in: entry, member, depth: 0, searched: &searched).map { $0 / 8 }
     }
 
-    /// Bit offset of `member` in a struct/union entry.
-    private func memberOffset(in entry: TypeEntry, _ member: String, depth: Int) -> Int? {
+    /// Bit offset of `member` in a struct/union entry. Each anonymous type is searched once: members
+    /// of one type may all name the same nested type, which otherwise costs members^depth.
+    private func memberOffset(in entry: TypeEntry, _ member: String, depth: Int, searched: inout Set<Int>) -> Int? {
         guard depth < 8 else { return nil }
         for index in 0..<entry.vlen {
             let at = entry.extraOffset + 12 * index
@@ -109,9 +113,9 @@ public struct BTFReader: Sendable {
             let bits = Int(entry.kindFlag ? rawOffset & 0xffffff : rawOffset)
             if memberName == member { return bits }
             let typeID = Int(u32(at + 4))
-            if memberName.isEmpty, typeID >= 1, typeID <= types.count {
+            if memberName.isEmpty, typeID >= 1, typeID <= types.count, searched.insert(typeID).inserted {
                 let nested = types[typeID - 1]
-                if nested.kind == 4 || nested.kind == 5, let inner = memberOffset(in: nested, member, depth: depth + 1) {
+                if nested.kind == 4 || nested.kind == 5, let inner = memberOffset(in: nested, member, depth: depth + 1, searched: &searched) {
                     return bits + inner
                 }
             }
@@ -135,7 +139,7 @@ extension PageLayout {
         }
     }
 
-    static func from(_ btf: BTFReader, path: String) -> (layout: PageLayout, note: String) {
+    package static func from(_ btf: BTFReader, path: String) -> (layout: PageLayout, note: String) {
         // 7.x renamed the tail word compound_head → compound_info (and changed what it holds).
         let headField = btf.memberOffset("page", "compound_head") != nil ? "compound_head" : "compound_info"
         guard let refcount = btf.memberOffset("page", "_refcount"),

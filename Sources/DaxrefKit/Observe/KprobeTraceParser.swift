@@ -113,7 +113,10 @@ public enum KprobeTraceParser {
             do {
                 switch try parseLine(line) {
                 case .record(let record): trace.records.append(record)
-                case .lostEvents(_, let count): trace.lostEvents += count
+                case .lostEvents(_, let count):
+                    // Saturating: past Int.max the total only means "very many", and must not trap.
+                    let (sum, overflow) = trace.lostEvents.addingReportingOverflow(count)
+                    trace.lostEvents = overflow ? .max : sum
                 case .ignored: break
                 }
             } catch {
@@ -176,7 +179,7 @@ public enum KprobeTraceParser {
     static func parseLost(_ line: Substring) throws(Failure) -> KprobeTraceLine {
         let words = line.split(separator: " ")
         guard words.count == 4, words[1] == "[LOST", words[3] == "EVENTS]",
-            let cpu = Int(words[0].dropFirst(4)), let count = Int(words[2])
+            let cpu = Int(words[0].dropFirst(4)), let count = Int(words[2]), count >= 0
         else { throw Failure("unrecognised CPU: line") }
         return .lostEvents(cpu: cpu, count: count)
     }
@@ -207,7 +210,8 @@ public enum KprobeTraceParser {
         var scale: UInt64 = 1
         for _ in parts[1].count..<9 { scale *= 10 }
         let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? nil : nanoseconds + fraction * scale
+        let (total, overflowSum) = nanoseconds.addingReportingOverflow(fraction * scale)
+        return overflow || overflowSum ? nil : total
     }
 
     /// "free_zone_device_folio+0x0/0x60" → function; "caller+0x4e/0x150 <- func" → (func, caller).

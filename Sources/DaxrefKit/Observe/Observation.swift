@@ -93,6 +93,25 @@ public enum ObservedValue: Codable, Sendable, Equatable, CustomStringConvertible
                 in: single, debugDescription: "not an observed value: a 64-bit integer, bool, string, array or {\"unavailable\": why}")
         }
     }
+
+    /// The sum of counters from several VMAs or nodes; unavailable if it overflows, which no kernel's
+    /// counts do but a corrupt file's may (and must not trap).
+    static func sum(_ values: some Sequence<Int64>) -> ObservedValue {
+        values.checkedSum.map(ObservedValue.integer) ?? .unavailable("the sum overflows a 64-bit integer")
+    }
+}
+
+extension Sequence<Int64> {
+    /// The sum, or nil when it overflows.
+    var checkedSum: Int64? {
+        var total: Int64 = 0
+        for value in self {
+            let (sum, overflow) = total.addingReportingOverflow(value)
+            if overflow { return nil }
+            total = sum
+        }
+        return total
+    }
 }
 
 /// A set of observations taken at one moment; diffable with another. In JSON, an object of key → value.

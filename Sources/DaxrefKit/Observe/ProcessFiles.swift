@@ -66,7 +66,8 @@ public struct NumaMapsEntry: Codable, Sendable, Equatable {
     /// never counted here in any era (reference §5.4).
     public var pagesPerNode: [Int: Int64]
 
-    public var pages: Int64 { pagesPerNode.values.reduce(0, +) }
+    /// nil when the counts overflow (a corrupt line).
+    public var pages: Int64? { pagesPerNode.values.checkedSum }
 }
 
 public enum NumaMaps {
@@ -135,12 +136,12 @@ public enum NumaMaps {
     public static func observations(of entries: [NumaMapsEntry]) -> Observations {
         var result = Observations()
         result["numa_maps.vmas"] = .integer(Int64(entries.count))
-        result["numa_maps.pages"] = .integer(entries.map(\.pages).reduce(0, +))
+        result["numa_maps.pages"] = .sum(entries.flatMap(\.pagesPerNode.values))
         for node in Set(entries.flatMap(\.pagesPerNode.keys)) {
-            result[ObservableKey("numa_maps", "N\(node)")] = .integer(entries.compactMap { $0.pagesPerNode[node] }.reduce(0, +))
+            result[ObservableKey("numa_maps", "N\(node)")] = .sum(entries.compactMap { $0.pagesPerNode[node] })
         }
         for name in Set(entries.flatMap(\.counters.keys)) where name != "kernelpagesize_kB" {
-            result[ObservableKey("numa_maps", name)] = .integer(entries.compactMap { $0.counters[name] }.reduce(0, +))
+            result[ObservableKey("numa_maps", name)] = .sum(entries.compactMap { $0.counters[name] })
         }
         let policies = Set(entries.map(\.policy))
         result["numa_maps.policy"] = policies.count == 1 ? .text(policies.first!) : .unavailable("policies differ: \(policies.sorted())")

@@ -153,7 +153,7 @@ public enum Smaps {
                     ? .integer(values[0])
                     : .unavailable("differs across the \(vmas.count) VMAs: \(values.map(String.init).joined(separator: ", "))")
             } else {
-                result[key] = .integer(values.reduce(0, +))
+                result[key] = .sum(values)
             }
         }
         var flags: [String] = []

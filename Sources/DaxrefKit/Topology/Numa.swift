@@ -30,6 +30,10 @@ extension NumaNode {
 
 /// The kernel's list format for CPUs and nodes: "0-3,5,8-9".
 public enum CPUList {
+    /// More entries than any kernel lists (NR_CPUS is at most 8192): "0-99999999999" is not a list
+    /// to expand into memory.
+    static let maximumCount = 1 << 16
+
     public static func parse(_ text: String) -> [Int]? {
         let trimmed = text.trimmingWhitespace()
         if trimmed.isEmpty { return [] }
@@ -37,7 +41,7 @@ public enum CPUList {
         for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
             let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
             guard (1...2).contains(bounds.count), let low = Int(bounds[0]),
-                let high = Int(bounds[bounds.count - 1]), low <= high, low >= 0
+                let high = Int(bounds[bounds.count - 1]), low <= high, low >= 0, high - low < maximumCount - result.count
             else { return nil }
             result.append(contentsOf: low...high)
         }

@@ -57,7 +57,7 @@ public struct NamespaceConfiguration: Codable, Sendable, Equatable {
 
     /// From `ndctl list` JSON (any shape: object or array, nested under regions or not) and the
     /// namespace's sysfs attributes; nil when ndctl did not list `namespace`.
-    static func parse(ndctlJSON: String, namespace: String, attribute: (String) -> String?) throws -> NamespaceConfiguration? {
+    package static func parse(ndctlJSON: String, namespace: String, attribute: (String) -> String?) throws -> NamespaceConfiguration? {
         guard let object = try CrossCheck.objects(in: ndctlJSON).first(where: { $0["dev"] as? String == namespace }) else {
             return nil
         }

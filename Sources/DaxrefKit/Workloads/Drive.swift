@@ -215,8 +215,8 @@ public enum DriveError: Error, CustomStringConvertible {
 
 /// `KEY=value` lines as guest-provision.sh writes them (printf %q quoting, which for the paths
 /// it writes is at most backslash escapes).
-enum ProvisionedEnvironment {
-    static func parse(_ text: String) -> [String: String] {
+package enum ProvisionedEnvironment {
+    package static func parse(_ text: String) -> [String: String] {
         var values: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "="), !line.hasPrefix("#") else { continue }
