@@ -76,7 +76,7 @@ struct DriveCommand: ParsableCommand {
     func validate() throws {
         guard runStep == nil else { return }
         if length < systemPageSize { throw ValidationError("--length: at least one page (\(systemPageSize) bytes)") }
-        if let namespaceSteps, namespaceSteps != "provisioned", namespaceSteps.wholeMatch(of: /namespace[0-9]+\.[0-9]+/) == nil {
+        if let namespaceSteps, namespaceSteps != "provisioned", !NamespaceReconfiguration.isNamespaceName(namespaceSteps) {
             throw ValidationError("--namespace-steps: `\(namespaceSteps)` is not a namespace name (namespaceX.Y, as `ndctl list -N` shows) or `provisioned`")
         }
         _ = try checkedDestinations([("--json", json)])

@@ -108,7 +108,7 @@ struct RunCommand: ParsableCommand {
         if let era, Era.parse(era) == nil { throw ValidationError("--era: unknown era `\(era)`; one of: pre-6.3, 6.3-6.14, 6.15+") }
         if !["auto", "always", "never"].contains(color) { throw ValidationError("--color: auto, always or never") }
         try checkScenarioGlobs(scenario)
-        if let allowReconfigure, allowReconfigure.wholeMatch(of: /namespace[0-9]+\.[0-9]+/) == nil {
+        if let allowReconfigure, !NamespaceReconfiguration.isNamespaceName(allowReconfigure) {
             throw ValidationError("--allow-reconfigure: `\(allowReconfigure)` is not a namespace name (namespaceX.Y, as `ndctl list -N` shows)")
         }
         if !allowOverwrite.isEmpty, blk == nil, (ProcessInfo.processInfo.environment["DAXREF_BLK"] ?? "").isEmpty {
@@ -203,11 +203,8 @@ struct RunCommand: ParsableCommand {
         }
         // Registered before any helper starts, so on a signal it runs last: helpers are gone and
         // their files swept when the reports say where the run stopped.
-        let started = ContinuousClock.now
         let reports = CleanupOwner.shared.register("the run's reports") {
-            let signal = CleanupOwner.shared.terminatingSignal.map(CleanupOwner.name(of:)) ?? "a signal"
-            let elapsed = ContinuousClock.now - started
-            recorder.stop(reason: signal, durationMilliseconds: elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            recorder.stop(reason: CleanupOwner.shared.terminatingSignal.map(CleanupOwner.name(of:)) ?? "a signal")
         }
         let report = ScenarioRunner.run(plan, environment: runEnvironment, executable: "/proc/self/exe") { result, index, total in
             printError("run: [\(index)/\(total)] \(result.id): \(result.outcome.rawValue)" + (result.outcome == .skip ? "" : " (\(result.checks.count) checks)"))

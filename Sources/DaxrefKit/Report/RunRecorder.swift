@@ -19,6 +19,7 @@ public final class RunRecorder: Sendable {
     private let selected: [String]
     private let destinations: [ReportDestination]
     private let warn: @Sendable (String) -> Void
+    private let started = ContinuousClock.now
 
     /// Opens the stream when `--json` names a file; a stream that cannot be opened is only a warning
     /// (the final report still comes).
@@ -66,11 +67,12 @@ public final class RunRecorder: Sendable {
 
     /// A signal (`reason`) ends the run: the stream gets its last line, and the reports say where
     /// the run stopped and which scenarios did not run.
-    public func stop(reason: String, durationMilliseconds: Int64) {
+    public func stop(reason: String) {
         state.withLock { state in
             guard !state.ended else { return }
             state.ended = true
-            var report = RunReport(environment: environment, scenarios: state.results, durationMilliseconds: durationMilliseconds)
+            var report = RunReport(environment: environment, scenarios: state.results,
+                                   durationMilliseconds: StepLog.milliseconds(ContinuousClock.now - started))
             let finished = Set(state.results.map(\.id))
             report.stopped = RunStopped(reason: reason, afterScenario: state.results.last?.id, notRun: selected.filter { !finished.contains($0) })
             if let stream = state.stream.take() {

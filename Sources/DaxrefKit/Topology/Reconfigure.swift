@@ -411,7 +411,8 @@ public struct NamespaceReconfiguration: ~Copyable {
         host.ndctl(NdctlCommand.list(namespace), timeout: timeout)
     }
 
-    static func isNamespaceName(_ name: String) -> Bool {
+    /// `namespaceX.Y` with decimal X and Y, as `ndctl list -N` names them.
+    public static func isNamespaceName(_ name: String) -> Bool {
         let parts = name.dropFirst("namespace".count).split(separator: ".", omittingEmptySubsequences: false)
         return name.hasPrefix("namespace") && parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
     }

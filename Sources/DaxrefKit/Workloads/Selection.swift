@@ -223,12 +223,7 @@ public enum Selection {
         minimumBytes: Int = StepRequest.defaultLength, probe: any SelectionProbe = SystemSelectionProbe()
     ) throws(SelectionError) -> BlockTarget {
         let option = source.option
-        let real: String
-        switch probe.resolve(path) {
-        case .failure(.noSuchFileOrDirectory): throw .missing(option: option, path: path, .noSuchFileOrDirectory)
-        case .failure(let errno): throw .unresolvable(option: option, path: path, errno)
-        case .success(let found): real = found
-        }
+        let real = try resolve(option, path, probe: probe)
         let kind: FileKind
         switch probe.fileKind(real) {
         case .failure(let errno): throw .missing(option: option, path: path, errno)
@@ -293,14 +288,18 @@ public enum Selection {
         return nil
     }
 
-    /// The path with every link followed, checked to be `kind`.
-    private static func resolved(_ kind: FileKind, _ option: String, _ path: String, probe: any SelectionProbe) throws(SelectionError) -> String {
-        let real: String
+    /// The path with every link followed: missing, or a link that cannot be followed (ELOOP).
+    private static func resolve(_ option: String, _ path: String, probe: any SelectionProbe) throws(SelectionError) -> String {
         switch probe.resolve(path) {
         case .failure(.noSuchFileOrDirectory): throw .missing(option: option, path: path, .noSuchFileOrDirectory)
         case .failure(let errno): throw .unresolvable(option: option, path: path, errno)
-        case .success(let found): real = found
+        case .success(let found): return found
         }
+    }
+
+    /// The path with every link followed, checked to be `kind`.
+    private static func resolved(_ kind: FileKind, _ option: String, _ path: String, probe: any SelectionProbe) throws(SelectionError) -> String {
+        let real = try resolve(option, path, probe: probe)
         switch probe.fileKind(real) {
         case .failure(let errno): throw .missing(option: option, path: path, errno)
         case .success(let found) where found != kind:
