@@ -117,9 +117,12 @@ struct RunCommand: ParsableCommand {
         _ = try reportDestinations()
     }
 
+    /// The report flags as given.
+    var reportRequests: [(flag: String, path: String?)] { [("--json", json), ("--ktap", ktap), ("--junit", junit)] }
+
     /// --json/--ktap/--junit, each checked to be writable and distinct; the error exits 64.
     private func reportDestinations() throws -> [ReportDestination] {
-        try checkedDestinations([("--json", json), ("--ktap", ktap), ("--junit", junit)])
+        try checkedDestinations(reportRequests)
     }
 
     func run() throws {

@@ -33,7 +33,10 @@ struct VMCommand: ParsableCommand {
                   scripts/vm not visible to the guest, or QEMU ended by a signal
               81  the guest did not boot (after retries)
               82  the guest kernel panicked, oopsed or hit a BUG (console excerpt)
-              83  timeout: the guest hung; QEMU was killed
+              83  timeout: the guest hung; QEMU was killed (the kernel's first
+                  lockup, RCU stall or hung-task report is printed)
+              After 82 or 83 under `run --json F`, F (and --ktap/--junit) are
+              written from the stream the guest left, saying where it stopped.
               84  the guest booted but could not set up for the command
                   (provisioning failed, a share did not mount): it did not run
               128+N  daxref was ended by signal N (SIGINT, SIGTERM, SIGHUP) after
@@ -246,6 +249,7 @@ struct VMCommand: ParsableCommand {
                     "kernel=\(spec) release=\(guest.release) accel=\(outcome.accel) exit=\(outcome.exitCode) \(times)"))
             } catch {
                 printError("daxref vm: \(spec): \(error)")
+                recoverRunReports(after: error)
                 results.append((spec, error.exitCode, "kernel=\(spec) exit=\(error.exitCode) error=\(error.kind)"))
             }
             printError("daxref-vm: " + results.last!.line)
@@ -259,6 +263,22 @@ struct VMCommand: ParsableCommand {
             }
         }
         if let failure = results.first(where: { $0.status != 0 }) { throw ExitCode(failure.status) }
+    }
+
+    /// A guest that went down under `daxref run` (panic, hang) left its stream, not its reports:
+    /// write them from the stream, saying why the run stopped, so what ran is not lost.
+    private func recoverRunReports(after error: VMError) {
+        switch error {
+        case .guestFault, .timeout: break
+        case .usage, .setup, .boot, .guestSetup: return  // the run never started
+        }
+        guard let run = try? Daxref.parseAsRoot(command) as? RunCommand,
+              let destinations = try? checkedDestinations(run.reportRequests) else { return }
+        let reason = String(error.description.prefix { $0 != "\n" }.prefix(300))
+        let stopped = RunRecorder.recover(destinations: destinations, reason: reason) { printError("daxref vm: " + $0) }
+        guard let stopped else { return }
+        printError("daxref vm: the guest's run " + stopped.summary + "; reports written from its stream: "
+            + destinations.map(\.description).joined(separator: ", "))
     }
 
     /// Host directories for what the guest command writes, so it appears at the same path here:

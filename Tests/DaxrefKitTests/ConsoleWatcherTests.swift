@@ -51,6 +51,11 @@ import Testing
         ("[    0.000000] Kernel panic - not syncing: VFS: Unable to mount root fs", .panic),
         ("[   12.000001] WARNING: CPU: 1 PID: 212 at fs/dax.c:398 dax_disassociate_entry+0x5c/0x70", .warning),
         ("[ 1.0] int3: 0000 [#1] SMP NOPTI", .oops),
+        ("[ 2373.346093] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [daxref:353]", .stall),
+        ("[ 80.1] watchdog: Watchdog detected hard LOCKUP on cpu 1", .stall),
+        ("[ 80.1] rcu: INFO: rcu_preempt self-detected stall on CPU", .stall),
+        ("[ 80.1] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", .stall),
+        ("[ 250.0] INFO: task daxref:353 blocked for more than 120 seconds.", .stall),
     ])
     func classifiesFaults(_ line: String, _ fault: ConsoleWatcher.Fault) {
         #expect(ConsoleWatcher.fault(in: line) == fault)
@@ -59,5 +64,19 @@ import Testing
     @Test func ordinaryLinesAreNotFaults() {
         #expect(ConsoleWatcher.fault(in: "[ 1.0] nd_pmem namespace0.0: unable to guarantee persistence of writes") == nil)
         #expect(ConsoleWatcher.fault(in: "Oopsie in user output") == nil)
+        #expect(ConsoleWatcher.fault(in: "[ 1.0] INFO: task list printed") == nil)
+        #expect(ConsoleWatcher.fault(in: "[ 1.0] watchdog: initialized") == nil)
+    }
+
+    @Test func aStallIsKeptWithItsTraceAndDoesNotEndTheRun() {
+        var watcher = ConsoleWatcher()
+        watcher.consume("DAXREF-GUEST: booted")
+        watcher.consume("[ 2351.0] rcu: INFO: rcu_preempt self-detected stall on CPU")
+        watcher.consume("[ 2351.0] Call Trace:")
+        watcher.consume("[ 2351.0]  csd_lock_wait+0x10/0x20")
+        let stall = try! #require(watcher.incidents.first)
+        #expect(stall.fault == .stall)
+        #expect(stall.excerpt.contains { $0.contains("csd_lock_wait") })
+        #expect(!watcher.finished)
     }
 }

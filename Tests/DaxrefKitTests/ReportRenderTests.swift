@@ -667,6 +667,27 @@ private func parseKTAPLevel(_ lines: [String], _ position: inout Int, depth: Int
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    /// A guest that went down under the run (`daxref vm` saw a panic or a hang) leaves only the
+    /// stream: the host writes every report from it, with the guest's reason, and drops the stream.
+    @Test func reportsAreRecoveredFromTheStreamOfARunWhoseGuestWentDown() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let destinations = try ReportDestination.check([("--json", directory + "/run.json"), ("--ktap", directory + "/run.ktap")])
+        #expect(RunRecorder.recover(destinations: destinations, reason: "x") { _ in } == nil, "no stream, nothing to recover")
+        do {
+            let stream = try RunStream(path: directory + "/run.json.partial", environment: oldKernel.environment, selected: oldKernel.scenarios.map(\.id))
+            try stream.append(oldKernel.scenarios[0])
+        }
+        let stopped = try #require(RunRecorder.recover(destinations: destinations, reason: "guest timed out: no exit status within 2400 s") { _ in })
+        #expect(stopped.reason == "guest timed out: no exit status within 2400 s")
+        #expect(stopped.afterScenario == oldKernel.scenarios[0].id)
+        let report = try JSONDecoder().decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/run.json")))
+        #expect(report.scenarios.map(\.id) == [oldKernel.scenarios[0].id])
+        #expect(report.stopped == stopped)
+        #expect(try String(contentsOfFile: directory + "/run.ktap", encoding: .utf8).contains("Bail out! "))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/run.json.partial"))
+    }
+
     @Test func aDamagedLineBeforeTheLastIsAnError() throws {
         var lines = String(decoding: try JSONEncoder().encode(["stream": "daxref-run"]), as: UTF8.self)
         lines += "\nnot json\n{}\n"

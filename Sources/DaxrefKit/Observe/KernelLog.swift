@@ -70,6 +70,11 @@ public struct KernelLogRecord: Codable, Sendable, Equatable {
 /// What a kernel log message announces.
 public enum KernelFault: String, Codable, Sendable {
     case panic, oops, bug, warning
+    /// A CPU or task that stopped making progress: a soft or hard lockup (kernel/watchdog.c), an RCU
+    /// stall (kernel/rcu/tree_stall.h) or a task blocked past hung_task_timeout_secs
+    /// (kernel/hung_task.c). Not an end in itself: a stalled guest is found by its deadline, and
+    /// this says where it stalled.
+    case stall
 }
 
 public struct KernelLogFindings: Codable, Sendable, Equatable {
@@ -141,7 +146,18 @@ public struct KernelLogFindings: Codable, Sendable, Equatable {
         if isDieBanner(message) { return .oops }
         if message.hasPrefix("kernel BUG at ") || message.hasPrefix("BUG: ") { return .bug }
         if message.hasPrefix("WARNING:") { return .warning }
+        if isStall(message) { return .stall }
         return nil
+    }
+
+    /// The headlines of kernel/watchdog.c ("watchdog: BUG: soft lockup - CPU#1 stuck for 22s!",
+    /// "watchdog: Watchdog detected hard LOCKUP on cpu 1"), kernel/rcu/tree_stall.h ("rcu: INFO:
+    /// rcu_preempt self-detected stall on CPU", "… detected stalls on CPUs/tasks:") and
+    /// kernel/hung_task.c ("INFO: task daxref:353 blocked for more than 120 seconds.").
+    static func isStall(_ message: String) -> Bool {
+        message.hasPrefix("watchdog: BUG: soft lockup") || message.hasPrefix("watchdog: Watchdog detected hard LOCKUP")
+            || (message.hasPrefix("rcu: INFO: ") && message.contains(" stall"))
+            || (message.hasPrefix("INFO: task ") && message.contains(" blocked for more than "))
     }
 
     /// The die() banner: `<str>: <4 hex> [#<n>]…` (6.1: "Oops: 0000 [#1] PREEMPT SMP NOPTI",

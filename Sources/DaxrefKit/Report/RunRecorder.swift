@@ -1,4 +1,9 @@
+import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where a run's results go: each judged scenario into the stream beside the JSON report (`--json F`
 /// → `F.partial`) as it comes, and the reports (`--json`, `--ktap`, `--junit`) at the end. The end
@@ -87,6 +92,33 @@ public final class RunRecorder: Sendable {
     }
 
     private func write(_ report: RunReport) -> [ReportDestinationError] {
+        Self.write(report, to: destinations, warn: warn)
+    }
+
+    /// A run whose machine went down under it (a guest that panicked or hung) wrote no reports, only
+    /// its stream: writes them from the stream, stopped for `reason`, and removes the stream once the
+    /// JSON report holds it. Nil when there is no stream to recover from.
+    public static func recover(
+        destinations: [ReportDestination], reason: String, warn: @escaping @Sendable (String) -> Void
+    ) -> RunStopped? {
+        guard let json = destinations.first(where: { $0.flag == "--json" })?.filePath else { return nil }
+        let streamPath = json + RunStream.suffix
+        guard let data = FileManager.default.contents(atPath: streamPath) else { return nil }
+        var report: RunReport
+        do { report = try RunStream.report(from: data) } catch {
+            warn("cannot recover the reports from \(streamPath): \(error)")
+            return nil
+        }
+        report.stopped?.reason = reason
+        if !write(report, to: destinations, warn: warn).contains(where: { $0.flag == "--json" }) {
+            unlink(streamPath)
+        }
+        return report.stopped
+    }
+
+    private static func write(
+        _ report: RunReport, to destinations: [ReportDestination], warn: @Sendable (String) -> Void
+    ) -> [ReportDestinationError] {
         var failed: [ReportDestinationError] = []
         for destination in destinations {
             do {

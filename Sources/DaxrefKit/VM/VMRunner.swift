@@ -169,7 +169,7 @@ public struct VMRunner {
                 if lastLines.count > 30 { lastLines.removeFirst() }
                 let wasBooted = watcher.booted
                 if let incident = watcher.consume(line) {
-                    if incident.fault == .warning {
+                    if incident.fault == .warning || incident.fault == .stall {
                         options.progress.warn("guest kernel: \(incident.headline)")
                     }
                 }
@@ -189,7 +189,7 @@ public struct VMRunner {
                     guestErrors.append(line)
                 }
             }
-            if let early = watcher.incidents.first(where: { $0.beforeInit && $0.fault != .warning }) {
+            if let early = watcher.incidents.first(where: { $0.beforeInit && $0.fault != .warning && $0.fault != .stall }) {
                 throw .boot("early-boot \(early.fault.rawValue): \(early.headline)")
             }
             if lines == nil, !watcher.finished {
@@ -203,8 +203,12 @@ public struct VMRunner {
                 throw .boot("no sign of init within \(wholeSeconds(bootLimit)) s")
             }
             if Date() > deadline {
-                throw .timeout("no exit status within \(wholeSeconds(options.timeout)) s (QEMU killed); last console lines:\n"
-                    + lastLines.suffix(15).joined(separator: "\n"))
+                // The kernel's own first report of the stall says where it began; the last lines only
+                // show the latest repetition.
+                let stall = watcher.incidents.first { $0.fault == .stall }
+                throw .timeout("no exit status within \(wholeSeconds(options.timeout)) s (QEMU killed)"
+                    + (stall.map { "; the guest kernel reported a stall first:\n" + $0.excerpt.joined(separator: "\n") + "\n" } ?? "")
+                    + "; last console lines:\n" + lastLines.suffix(15).joined(separator: "\n"))
             }
         }
         // Give the guest's poweroff a moment so outputs are complete, then make sure QEMU is gone.
@@ -212,7 +216,7 @@ public struct VMRunner {
         drainOutputs()
         timings.append(("total", Date().timeIntervalSince(started)))
 
-        let faults = watcher.incidents.filter { $0.fault != .warning }
+        let faults = watcher.incidents.filter { $0.fault != .warning && $0.fault != .stall }
         if let fault = faults.first {
             throw .guestFault("\(fault.fault.rawValue): \(fault.headline)\n" + fault.excerpt.joined(separator: "\n"))
         }
