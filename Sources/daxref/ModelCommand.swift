@@ -18,7 +18,7 @@ struct ModelCommand: ParsableCommand {
             source it comes from. `--changes` lists the kernel changes the rules depend on.
             """)
 
-    @Option(help: ArgumentHelp("pre-6.3, 6.3-6.14 or 6.15+ (default: the running kernel's).", valueName: "era"))
+    @Option(help: ArgumentHelp("\(Era.names) (default: the running kernel's).", valueName: "era"))
     var era: String?
 
     @Option(help: ArgumentHelp("Shell globs over scenario IDs, comma-separated.", valueName: "globs"))
@@ -31,7 +31,7 @@ struct ModelCommand: ParsableCommand {
     var changes = false
 
     func validate() throws {
-        if let era, Era.parse(era) == nil { throw ValidationError("--era: unknown era `\(era)`; one of: pre-6.3, 6.3-6.14, 6.15+") }
+        if let era, Era.parse(era) == nil { throw ValidationError("--era: unknown era `\(era)`; one of: \(Era.names)") }
         try checkScenarioGlobs(scenario)
     }
 

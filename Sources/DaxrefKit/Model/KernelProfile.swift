@@ -2,6 +2,10 @@ import SystemPackage
 
 /// The refcount era a kernel belongs to: the model's coarse switch. Finer changes that landed at
 /// other points are `KernelChange`s (data, with their own detection).
+///
+/// Everything the model knows about eras is here: each era after the first opens with a
+/// `KernelChange`, whose first release bounds the era by version and whose probe detects it on a
+/// running kernel. The raw values are the published era names (`--era`, reports).
 public enum Era: String, Codable, Sendable, CaseIterable, Comparable {
     /// Before 6.3: O_DIRECT takes plain references (FOLL_GET); fsdax/devdax idle at 1, devmap PTEs
     /// take no reference, break-layouts waits for 1.
@@ -12,24 +16,55 @@ public enum Era: String, Codable, Sendable, CaseIterable, Comparable {
     /// waits for 0 and also for unmapped busy pages; eviction waits uninterruptibly.
     case normalRefcount = "6.15+"
 
+    /// The change that starts the era; nil for the first.
+    public var openedBy: KernelChange? {
+        switch self {
+        case .plainReferences: nil
+        case .devmapPins: .directIOPins
+        case .normalRefcount: .normalRefcount
+        }
+    }
+
+    /// The oldest kernel the model covers: device-dax compound pages (5.17).
+    public static let oldestModelled = KernelVersion(5, 17)
+
+    /// The versions of the era: from its opening change's first release to the next era's (excluded).
+    public var versions: (first: KernelVersion, next: KernelVersion?) {
+        let index = Era.allCases.firstIndex(of: self)!
+        let next = Era.allCases.dropFirst(index + 1).first
+        return (openedBy?.firstRelease ?? Era.oldestModelled, next.flatMap { $0.openedBy?.firstRelease })
+    }
+
     public static func < (a: Era, b: Era) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
 
     /// The era a version number alone implies.
     public static func of(_ version: KernelVersion) -> Era {
-        if version >= KernelVersion(6, 15) { return .normalRefcount }
-        if version >= KernelVersion(6, 3) { return .devmapPins }
-        return .plainReferences
+        allCases.last { version >= $0.versions.first } ?? allCases[0]
+    }
+
+    /// The era the probes of the running kernel show: the last one whose opening change is
+    /// present; nil when an opening change could not be probed.
+    static func probed(_ changes: [String: Bool]) -> Era? {
+        var era = allCases[0]
+        for candidate in allCases.dropFirst() {
+            guard let opener = candidate.openedBy, let present = changes[opener.id] else { return nil }
+            if present { era = candidate }
+        }
+        return era
     }
 
     /// `--era` values: the raw values, plus short names.
     public static func parse(_ text: String) -> Era? {
         switch text.lowercased() {
-        case "pre-6.3", "old", "plain": .plainReferences
-        case "6.3-6.14", "devmap": .devmapPins
-        case "6.15+", "new", "normal": .normalRefcount
-        default: nil
+        case "old", "plain": .plainReferences
+        case "devmap": .devmapPins
+        case "new", "normal": .normalRefcount
+        default: Era(rawValue: text.lowercased())
         }
     }
+
+    /// The names `--era` takes, for help and errors: `pre-6.3, 6.3-6.14, 6.15+`.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
 /// An upstream version: major.minor.patch (patch 0 when unknown).
@@ -99,7 +134,6 @@ public struct KernelProfile: Codable, Sendable, Equatable {
     /// range the era covers; the rest unknown). For `daxref model --era`.
     public static func typical(of era: Era) -> KernelProfile {
         var changes: [String: Bool] = [:]
-        var probedChanges: [String: Bool] = [:]
         for change in KernelChange.catalogue {
             if let known = change.presence(inEra: era) { changes[change.id] = known }
         }
@@ -144,8 +178,8 @@ public struct KernelProfile: Codable, Sendable, Equatable {
         }
         var era: Era
         var source: String
-        if let normal = probedChanges[KernelChange.normalRefcount.id], let pins = probedChanges[KernelChange.directIOPins.id] {
-            era = normal ? .normalRefcount : (pins ? .devmapPins : .plainReferences)
+        if let probed = Era.probed(probedChanges) {
+            era = probed
             source = "probe"
             if let version, Era.of(version) != era {
                 notes.append("era by version would be \(Era.of(version).rawValue); the probes say \(era.rawValue)")
@@ -154,7 +188,7 @@ public struct KernelProfile: Codable, Sendable, Equatable {
             era = Era.of(version)
             source = "version"
         } else {
-            era = .normalRefcount
+            era = Era.allCases.last!
             source = "default (no version, no probes)"
             notes.append("could not read the version or probe the kernel; assuming the newest era")
         }
@@ -234,17 +268,13 @@ public struct KernelChange: Sendable {
 
     /// For a whole era: true or false only when every version of the era agrees.
     public func presence(inEra era: Era) -> Bool? {
-        let bounds: (KernelVersion, KernelVersion) = switch era {
-        case .plainReferences: (KernelVersion(5, 17), KernelVersion(6, 2, 999))
-        case .devmapPins: (KernelVersion(6, 3), KernelVersion(6, 14, 999))
-        case .normalRefcount: (KernelVersion(6, 15), KernelVersion(99, 0))
-        }
+        let (first, next) = era.versions
         guard knownIn.isEmpty && knownAbsentIn.isEmpty, let firstRelease else {
-            if let firstRelease, firstRelease > bounds.1 { return false }
+            if let firstRelease, let next, firstRelease >= next { return false }
             return nil
         }
-        if firstRelease <= bounds.0 { return true }
-        if firstRelease > bounds.1 { return false }
+        if firstRelease <= first { return true }
+        if let next, firstRelease >= next { return false }
         return nil
     }
 
