@@ -33,7 +33,7 @@ struct DriveCommand: ParsableCommand {
     @Option(
         name: .customLong("backing"),
         help: ArgumentHelp(
-            "devdax4k, devdax2m, devdax1g, ext4, xfs, anon, pagecache or all (repeatable, or comma-separated).",
+            "\((Drive.backingNames + ["all"]).joined(separator: ", ")) (repeatable, or comma-separated).",
             valueName: "name"))
     var backings: [String] = []
 
@@ -99,7 +99,7 @@ struct DriveCommand: ParsableCommand {
         }
         let inventory: Inventory
         do { inventory = try Inventory.read() } catch { throw CLIError("inventory: \(error)") }
-        let selection: (backings: [Backing], missing: [(name: String, reason: String)])
+        let selection: (backings: [Backing], missing: [MemoryFixture])
         do { selection = try Drive.select(backings, from: Drive.availableBackings(inventory)) } catch {
             throw ValidationError(error.description)
         }
@@ -108,15 +108,17 @@ struct DriveCommand: ParsableCommand {
             printError("drive: \(error)")
             throw ExitCode(64)
         }
-        let plan = DrivePlan(
-            backings: selection.backings, missing: selection.missing, workloadGlob: workload,
-            blockTarget: blockTarget, length: length,
-            stepTimeout: timeout, blockWait: blockWait, releaseWait: releaseWait, perPageLists: perPage)
-        if plan.requests.isEmpty && plan.missing.isEmpty {
+        let plan = StepPlan(
+            backings: selection.backings,
+            unavailable: Dictionary(uniqueKeysWithValues: selection.missing.map { ($0, "not provisioned here (see `daxref inventory`)") }),
+            blockTarget: blockTarget, length: length, stepTimeout: timeout, blockWait: blockWait, releaseWait: releaseWait,
+            perPageLists: perPage)
+        let scenarios = Drive.scenarios(on: selection.missing + selection.backings.map(\.fixture), matching: workload)
+        if scenarios.isEmpty {
             printError("drive: no step matches --workload \(workload) on \(plan.backings.map(\.id).joined(separator: ", "))")
             throw ExitCode(4)
         }
-        let report = Drive.run(plan, executable: "/proc/self/exe") { step in
+        let report = Drive.run(scenarios, plan: plan, executable: "/proc/self/exe") { step in
             printError("drive: \(step.id): \(step.status.rawValue)" + (step.reason.map { " (\($0))" } ?? ""))
         }
         print(report.renderTable())

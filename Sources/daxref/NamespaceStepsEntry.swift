@@ -16,15 +16,15 @@ extension DriveCommand {
         } else {
             spare = requested
         }
-        let variants = NamespaceVariant.allCases.filter { $0.workload.matches(workload, backingID: $0.backingID) }
-        guard !variants.isEmpty else {
+        let scenarios = NamespaceSteps.scenarios.filter { $0.workload.matches(workload, backingID: $0.memory.rawValue) }
+        guard !scenarios.isEmpty else {
             printError("drive: no create-namespace step matches --workload \(workload)")
             throw ExitCode(4)
         }
         let before = NamespaceReconfiguration.listing(spare, timeout: timeout)
         let steps: [StepResult]
         do {
-            steps = try NamespaceSteps.run(spare: spare, variants: variants, timeout: timeout) { step in
+            steps = try NamespaceSteps.run(spare: spare, scenarios: scenarios, timeout: timeout) { step in
                 printError("drive: \(step.id): \(step.status.rawValue)" + (step.reason.map { " (\($0))" } ?? ""))
             }
         } catch {

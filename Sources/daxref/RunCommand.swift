@@ -11,9 +11,10 @@ struct RunCommand: ParsableCommand {
         abstract: "Run the scenario suite and compare what the kernel shows with the refcount model.",
         discussion: """
             Scenario IDs are <memory>.<workload>, e.g. devdax.2m.iouring-register or \
-            fsdax.xfs.truncate.vmsplice-unmapped (`--list` prints them all). Memory: devdax.4k, \
-            devdax.2m, devdax.1g, fsdax.ext4, fsdax.xfs, and the controls anon.private and \
-            pagecache.tmpfs, which show ordinary pages under the same workloads.
+            fsdax.xfs.truncate.vmsplice-unmapped (`--list` prints them all). Memory: \
+            \(MemoryFixture.dax.map(\.rawValue).joined(separator: ", ")), and the controls \
+            \(MemoryFixture.controls.map(\.rawValue).joined(separator: " and ")), which show ordinary pages under the \
+            same workloads.
 
             WHERE IT RUNS
               daxref run needs root (pagemap PFNs, kpageflags, tracefs); as another user it \
@@ -58,7 +59,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "List the selected scenario IDs and exit.")
     var list = false
 
-    @Option(help: ArgumentHelp("Use this era's rules instead of the detected one: pre-6.3, 6.3-6.14, 6.15+.", valueName: "era"))
+    @Option(help: ArgumentHelp("Use this era's rules instead of the detected one: \(Era.names).", valueName: "era"))
     var era: String?
 
     @Option(help: ArgumentHelp("Write the full report as JSON here.", valueName: "file"))
@@ -105,9 +106,12 @@ struct RunCommand: ParsableCommand {
             printError("run: daxref run needs root (it reads pagemap PFNs, kpageflags and tracefs, and maps device memory); nothing ran")
             throw ExitCode(4)
         }
-        if let era, Era.parse(era) == nil { throw ValidationError("--era: unknown era `\(era)`; one of: pre-6.3, 6.3-6.14, 6.15+") }
+        if let era, Era.parse(era) == nil { throw ValidationError("--era: unknown era `\(era)`; one of: \(Era.names)") }
         if !["auto", "always", "never"].contains(color) { throw ValidationError("--color: auto, always or never") }
         try checkScenarioGlobs(scenario)
+        for name in (testKillAt ?? "").split(separator: ",") where CheckpointName(rawValue: String(name)) == nil {
+            throw ValidationError("--test-kill-at: no checkpoint `\(name)`; one of: \(CheckpointName.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         if let allowReconfigure, !NamespaceReconfiguration.isNamespaceName(allowReconfigure) {
             throw ValidationError("--allow-reconfigure: `\(allowReconfigure)` is not a namespace name (namespaceX.Y, as `ndctl list -N` shows)")
         }
@@ -132,74 +136,32 @@ struct RunCommand: ParsableCommand {
             return
         }
         if let testKillAt { setenv(FaultInjection.killAtVariable, testKillAt, 1) }  // helpers inherit it
-        let environment = ProcessInfo.processInfo.environment
-        let inGuest = environment["DAXREF_GUEST"] == "1"
         let destinations = try reportDestinations()
         let inventory: Inventory?
         do { inventory = try Inventory.read() } catch {
             printError("run: no inventory (\(error)); device memory scenarios will be skipped")
             inventory = nil
         }
-
-        var backings: [Backing] = [.anonymous, .pageCache()]
-        var unavailable: [MemoryClass: String] = [:]
-        var blockTarget: BlockTarget?
+        var plan: StepPlan
         do {
-            if blk == nil { blockTarget = try Selection.blockTarget(environment: environment, allowOverwrite: allowOverwrite) }
+            plan = try StepPlan.forRun(
+                MemoryRequest(devdax: devdax, fsdax: fsdax, blk: blk, allowOverwrite: allowOverwrite, allowReconfigure: allowReconfigure),
+                environment: ProcessInfo.processInfo.environment, inventory: inventory,
+                checkSpare: scenarios.contains { $0.namespaceTarget != nil })
+        } catch .noInventory {
+            throw CLIError(PlanError.noInventory.description)
         } catch {
             printError("run: \(error)")
             throw ExitCode(64)
         }
-        if !devdax.isEmpty || !fsdax.isEmpty || blk != nil {
-            guard let inventory else { throw CLIError("--devdax/--fsdax need the inventory, which could not be read") }
-            do {
-                let selection = try Selection.select(devdax: devdax, fsdax: fsdax, blk: blk, allowOverwrite: allowOverwrite, inventory: inventory)
-                backings = selection.backings + backings
-                if let target = selection.blockTarget { blockTarget = target }
-            } catch {
-                printError("run: \(error)")
-                throw ExitCode(64)
-            }
-            for memory in MemoryClass.dax where !backings.contains(where: { $0.id == memory.rawValue }) {
-                unavailable[memory] = "not named (--devdax/--fsdax)"
-            }
-        } else if inGuest, let inventory {
-            backings = Drive.availableBackings(inventory)
-            for memory in MemoryClass.dax where !backings.contains(where: { $0.id == memory.rawValue }) {
-                unavailable[memory] = memory == .devdax1g
-                    ? "no 1G-aligned device-dax provisioned (daxref vm --provision ...,devdax1g)"
-                    : "not provisioned in this VM (see daxref vm --provision)"
-            }
-        } else {
-            for memory in MemoryClass.dax {
-                unavailable[memory] = inventory?.hasDeviceMemory == true
-                    ? "hardware mode uses only the memory you name: --devdax /dev/daxX.Y, --fsdax DIR"
-                    : "no device memory here; try `daxref vm -- run`"
-            }
-        }
-
-        // Namespace scenarios reconfigure a namespace: only one the user named, or the VM's disposable spare.
-        var spare = allowReconfigure
-        var spareMissing = "needs a namespace daxref may reconfigure and restore: --allow-reconfigure namespaceX.Y"
-        if spare == nil, inGuest {
-            spare = SpareNamespace.fromProvisionedEnvironment(environment)
-            if spare == nil { spareMissing = "no spare namespace provisioned in this VM (daxref vm --provision ...,spare)" }
-        }
-        if let named = allowReconfigure, scenarios.contains(where: { ScenarioCatalogue.namespaceVariant(of: $0) != nil }) {
-            do { _ = try NamespaceSteps.run(spare: named, variants: []) } catch {
-                printError("run: --allow-reconfigure \(named): \(error)")
-                throw ExitCode(64)
-            }
-        }
+        plan.stepTimeout = timeout
 
         let profile = KernelProfile.detect(eraOverride: era.flatMap(Era.parse))
         printError("run: kernel \(profile.release), era \(profile.era.rawValue) (\(profile.eraSource))")
         for note in profile.notes { printError("run: note: \(note)") }
-        let plan = RunPlan(scenarios: scenarios, backings: backings, unavailable: unavailable, blockTarget: blockTarget,
-                           profile: profile, stepTimeout: timeout, spareNamespace: spare, spareMissing: spareMissing)
-        let runEnvironment = RunEnvironment(kernel: .current(), profile: profile, inventory: inventory, backings: backings,
-                                            blockTarget: blockTarget, cpus: ProcessInfo.processInfo.activeProcessorCount,
-                                            virtualMachine: inGuest)
+        let runEnvironment = RunEnvironment(kernel: .current(), profile: profile, inventory: inventory, backings: plan.backings,
+                                            blockTarget: plan.blockTarget, cpus: ProcessInfo.processInfo.activeProcessorCount,
+                                            virtualMachine: ProcessInfo.processInfo.environment["DAXREF_GUEST"] == "1")
         // Every judged scenario goes to the stream as it comes, for a run that does not finish.
         let recorder = RunRecorder(environment: runEnvironment, selected: scenarios.map(\.id), destinations: destinations) {
             printError("run: " + $0)
@@ -209,7 +171,8 @@ struct RunCommand: ParsableCommand {
         let reports = CleanupOwner.shared.register("the run's reports") {
             recorder.stop(reason: CleanupOwner.shared.terminatingSignal.map(CleanupOwner.name(of:)) ?? "a signal")
         }
-        let report = ScenarioRunner.run(plan, environment: runEnvironment, executable: "/proc/self/exe") { result, index, total in
+        let report = ScenarioRunner.run(scenarios, plan: plan, profile: profile, environment: runEnvironment, executable: "/proc/self/exe") {
+            result, index, total in
             printError("run: [\(index)/\(total)] \(result.id): \(result.outcome.rawValue)" + (result.outcome == .skip ? "" : " (\(result.checks.count) checks)"))
             recorder.record(result)
             if index == testPanicAfter {

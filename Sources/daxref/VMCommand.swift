@@ -111,7 +111,7 @@ struct VMCommand: ParsableCommand {
         if modules != nil, matrix != nil {
             throw ValidationError("--modules goes with --kernel PATH/bzImage, not --matrix")
         }
-        let known: Set = ["devdax4k", "devdax2m", "devdax1g", "spare", "ext4", "xfs", "blk", "blkfs", "btt", "none"]
+        let known = Set(MemoryFixture.allCases.compactMap(\.provisionWord) + ["spare", "blk", "blkfs", "btt", "none"])
         for word in provisionWords where !known.contains(word) {
             throw ValidationError("unknown --provision item '\(word)' (known: \(known.sorted().joined(separator: ", ")))")
         }

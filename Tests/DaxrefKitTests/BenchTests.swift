@@ -212,7 +212,7 @@ struct BenchCaseTests {
     @Test func coveredBackingsAreTheExpectedOnesThenExtras() {
         let bench = GuestBench(
             settings: .quick, executable: "/x", referenceProgram: nil, fio: nil,
-            backings: [.deviceDax(path: "/dev/dax0.0", align: 1 << 30), .deviceDax(path: "/dev/dax0.1", align: 2 << 20), .anonymous],
+            backings: [.deviceDax(path: "/dev/dax0.0", align: .align1g), .deviceDax(path: "/dev/dax0.1", align: .align2m), .anonymous],
             blockTarget: nil)
         #expect(bench.coveredBackings.map(\.id) == ["devdax.4k", "devdax.2m", "fsdax.ext4", "fsdax.xfs", "devdax.1g"])
         #expect(bench.coveredBackings.map { $0.backing != nil } == [false, true, false, false, true])
@@ -223,7 +223,7 @@ struct BenchCaseTests {
         let copies = bench.copyCases(id: "devdax.4k", backing: nil, groups: [.copy, .faultIn])
         #expect(copies.map(\.id) == ["copy.devdax.4k.into", "copy.devdax.4k.out", "fault-in.devdax.4k"])
         #expect(copies.allSatisfy { $0.status == .unavailable && $0.reason?.contains("not provisioned") == true })
-        let direct = bench.directCase(id: "devdax.2m", backing: .deviceDax(path: "/dev/dax0.1", align: 2 << 20), direction: .read)
+        let direct = bench.directCase(id: "devdax.2m", backing: .deviceDax(path: "/dev/dax0.1", align: .align2m), direction: .read)
         #expect(direct.status == .unavailable)
         #expect(direct.reason?.contains("no non-DAX block target") == true)
     }

@@ -88,7 +88,7 @@ import Glibc
 
     @Test func fsdaxRefusesAFileWithoutStatxDax() {
         // tmpfs never reports STATX_ATTR_DAX: the refusal must come before any mmap.
-        let backing = Backing.fsdax(mountpoint: "/dev/shm", fstype: "tmpfs")
+        let backing = Backing.fsdax(mountpoint: "/dev/shm", filesystem: .ext4)
         do {
             _ = try MappedMemory.open(backing, length: 2 << 20)
             Issue.record("a tmpfs file was accepted as fsdax")
@@ -199,12 +199,12 @@ import Glibc
 
 @Suite struct BackingTests {
     @Test func idsAndLengths() {
-        #expect(Backing.deviceDax(path: "/dev/dax0.0", align: 4096).id == "devdax.4k")
-        #expect(Backing.deviceDax(path: "/dev/dax0.1", align: 2 << 20).id == "devdax.2m")
-        #expect(Backing.deviceDax(path: "/dev/dax0.2", align: 1 << 30).id == "devdax.1g")
-        #expect(Backing.deviceDax(path: "/dev/dax0.3", align: 12288).id == "devdax.12k")
-        #expect(Backing.fsdax(mountpoint: "/mnt/daxref/xfs", fstype: "xfs").id == "fsdax.xfs")
-        let twoMeg = Backing.deviceDax(path: "/dev/dax0.1", align: 2 << 20)
+        #expect(Backing.deviceDax(path: "/dev/dax0.0", align: .align4k).id == "devdax.4k")
+        #expect(Backing.deviceDax(path: "/dev/dax0.1", align: .align2m).id == "devdax.2m")
+        #expect(Backing.deviceDax(path: "/dev/dax0.2", align: .align1g).id == "devdax.1g")
+        #expect(DeviceAlign(rawValue: 12288) == nil, "no fixture maps 12 KiB")
+        #expect(Backing.fsdax(mountpoint: "/mnt/daxref/xfs", filesystem: .xfs).id == "fsdax.xfs")
+        let twoMeg = Backing.deviceDax(path: "/dev/dax0.1", align: .align2m)
         #expect(twoMeg.mappingLength(for: 1) == 2 << 20)
         #expect(twoMeg.mappingLength(for: (2 << 20) + 1) == 4 << 20)
         #expect(twoMeg.mappingLength(for: 4 << 20) == 4 << 20)

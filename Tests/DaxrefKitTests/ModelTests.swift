@@ -119,49 +119,49 @@ import Testing
     let new = KernelProfile.profile(release: "7.2.13+deb14-amd64", version: "Debian 7.2.13-1",
                                     symbols: ["dax_break_layout_final", "iov_iter_extract_pages", "kpage_read"], vmstatFields: ["nr_memmap_pages"])
 
-    func expected(_ rule: String, _ memory: MemoryClass, _ workload: Workload, _ profile: KernelProfile) -> ExpectedValue? {
+    func expected(_ rule: String, _ memory: MemoryFixture, _ workload: Workload, _ profile: KernelProfile) -> ExpectedValue? {
         RefcountModel.predictions(memory: memory, workload: workload, profile: profile).first { $0.rule.id == rule }?.rule.expected
     }
 
-    func ruleIDs(_ memory: MemoryClass, _ workload: Workload, _ profile: KernelProfile) -> Set<String> {
+    func ruleIDs(_ memory: MemoryFixture, _ workload: Workload, _ profile: KernelProfile) -> Set<String> {
         Set(RefcountModel.predictions(memory: memory, workload: workload, profile: profile).map(\.rule.id))
     }
 
     @Test func smapsRssPerEra() {
-        #expect(expected("smaps.rss.devmap-pte-not-counted", .devdax4k, .touchWrite, old) == .equals(.constant(0)))
-        #expect(expected("smaps.rss.devdax-pmd-compound", .devdax2m, .touchWrite, old) == .equals(.lengthKB))
-        #expect(expected("smaps.rss.dax-counted", .devdax4k, .touchWrite, new) == .equals(.lengthKB))
-        #expect(!ruleIDs(.devdax4k, .touchWrite, new).contains("smaps.rss.devmap-pte-not-counted"))
-        #expect(!ruleIDs(.devdax4k, .touchWrite, old).contains("smaps.rss.dax-counted"))
+        #expect(expected("smaps.rss.devmap-pte-not-counted", .devdax(.align4k), .touchWrite, old) == .equals(.constant(0)))
+        #expect(expected("smaps.rss.devdax-pmd-compound", .devdax(.align2m), .touchWrite, old) == .equals(.lengthKB))
+        #expect(expected("smaps.rss.dax-counted", .devdax(.align4k), .touchWrite, new) == .equals(.lengthKB))
+        #expect(!ruleIDs(.devdax(.align4k), .touchWrite, new).contains("smaps.rss.devmap-pte-not-counted"))
+        #expect(!ruleIDs(.devdax(.align4k), .touchWrite, old).contains("smaps.rss.dax-counted"))
     }
 
     @Test func ioUringPerEraAndMemory() {
-        #expect(expected("iouring.devdax-file-check", .devdax2m, .ioUringRegister, old) == .equals(.constant(95)))
-        #expect(expected("iouring.devdax-registers", .devdax2m, .ioUringRegister, new) == .equals(.constant(0)))
-        #expect(expected("iouring.fsdax-longterm-refused", .fsdaxXFS, .ioUringRegister, old) == .equals(.constant(95)))
-        #expect(expected("iouring.fsdax-longterm-refused", .fsdaxXFS, .ioUringRegister, new) == .equals(.constant(95)))
-        #expect(!ruleIDs(.devdax4k, .ioUringRegister, old).contains("iouring.devdax-pin-accounting"))
+        #expect(expected("iouring.devdax-file-check", .devdax(.align2m), .ioUringRegister, old) == .equals(.constant(95)))
+        #expect(expected("iouring.devdax-registers", .devdax(.align2m), .ioUringRegister, new) == .equals(.constant(0)))
+        #expect(expected("iouring.fsdax-longterm-refused", .fsdax(.xfs), .ioUringRegister, old) == .equals(.constant(95)))
+        #expect(expected("iouring.fsdax-longterm-refused", .fsdax(.xfs), .ioUringRegister, new) == .equals(.constant(95)))
+        #expect(!ruleIDs(.devdax(.align4k), .ioUringRegister, old).contains("iouring.devdax-pin-accounting"))
     }
 
     @Test func directIOGetOrPin() {
-        #expect(expected("odirect.plain-references", .fsdaxExt4, .directRead, old) == .equals(.constant(0)))
-        #expect(expected("odirect.pins", .fsdaxExt4, .directRead, new) == .equals(.lengthPages))
+        #expect(expected("odirect.plain-references", .fsdax(.ext4), .directRead, old) == .equals(.constant(0)))
+        #expect(expected("odirect.pins", .fsdax(.ext4), .directRead, new) == .equals(.lengthPages))
     }
 
     @Test func breakLayoutsPerEra() {
         // The contract holds in every era; only where the kernel sleeps differs.
-        #expect(expected("layout.waits-for-unmapped-busy", .fsdaxExt4, .truncateSplicedUnmapped, old) == .flag(true))
-        #expect(expected("layout.waits-for-unmapped-busy", .fsdaxExt4, .truncateSplicedUnmapped, new) == .flag(true))
-        #expect(expected("layout.wchan.ext4.devmap", .fsdaxExt4, .truncateSpliced, old) == .oneOf(["ext4_break_layouts", "ext4_wait_dax_page"]))
-        #expect(expected("layout.wchan.xfs", .fsdaxXFS, .punchHoleSpliced, new) == .text("xfs_wait_dax_page"))
-        #expect(expected("evict.waits-uninterruptibly", .fsdaxXFS, .unlinkSplicedUnmapped, new) == .text("D"))
-        #expect(expected("evict.waits-uninterruptibly", .fsdaxXFS, .unlinkSplicedUnmapped, old) == nil)
+        #expect(expected("layout.waits-for-unmapped-busy", .fsdax(.ext4), .truncateSplicedUnmapped, old) == .flag(true))
+        #expect(expected("layout.waits-for-unmapped-busy", .fsdax(.ext4), .truncateSplicedUnmapped, new) == .flag(true))
+        #expect(expected("layout.wchan.ext4.devmap", .fsdax(.ext4), .truncateSpliced, old) == .oneOf(["ext4_break_layouts", "ext4_wait_dax_page"]))
+        #expect(expected("layout.wchan.xfs", .fsdax(.xfs), .punchHoleSpliced, new) == .text("xfs_wait_dax_page"))
+        #expect(expected("evict.waits-uninterruptibly", .fsdax(.xfs), .unlinkSplicedUnmapped, new) == .text("D"))
+        #expect(expected("evict.waits-uninterruptibly", .fsdax(.xfs), .unlinkSplicedUnmapped, old) == nil)
         #expect(expected("layout.page-cache-never-waits", .pageCache, .closeSplicedUnmapped, old) == .flag(false))
     }
 
     @Test func unknownChangesLeaveRulesUndetermined() {
         let typical = KernelProfile.typical(of: .devmapPins)
-        let predictions = RefcountModel.predictions(memory: .devdax2m, workload: .touchWrite, profile: typical)
+        let predictions = RefcountModel.predictions(memory: .devdax(.align2m), workload: .touchWrite, profile: typical)
         let pmd = predictions.filter { $0.rule.id.hasPrefix("smaps.rss.devdax-pmd") || $0.rule.id == "smaps.rss.devmap-pmd-not-counted" }
         #expect(!pmd.isEmpty)
         #expect(pmd.allSatisfy { $0.undetermined?.contains("smaps-pmd-vm-normal-page") == true })
@@ -186,8 +186,8 @@ import Testing
     let old = KernelProfile.profile(release: "6.1.0-50-amd64", version: "Debian 6.1.176-1", symbols: [], vmstatFields: [])
 
     func step(_ scenario: Scenario, _ status: StepStatus = .completed, observations: [ObservableKey: ObservedValue] = [:],
-              checkpoints: [(String, [ObservableKey: ObservedValue])] = []) -> StepResult {
-        var base: [ObservableKey: ObservedValue] = [StepKeys.memoryLength: .integer(4 << 20)]
+              checkpoints: [(CheckpointName, [ObservableKey: ObservedValue])] = []) -> StepResult {
+        var base: [ObservableKey: ObservedValue] = [Observable.memoryLength.key: .integer(4 << 20)]
         base.merge(observations) { _, new in new }
         return StepResult(id: scenario.id, backing: scenario.memory.rawValue, workload: scenario.workload, status: status,
                           reason: status == .skipped ? "not here" : nil, observations: Observations(base),
@@ -200,10 +200,10 @@ import Testing
     }
 
     @Test func matchAndMismatchWithFinding() {
-        let scenario = Scenario(memory: .fsdaxExt4, workload: .truncateSplicedUnmapped)
+        let scenario = Scenario(memory: .fsdax(.ext4), workload: .truncateSplicedUnmapped)
         // What 6.1 did: no wait, and the WARN.
-        let observed = step(scenario, observations: [StepKeys.stepBlocked: .flag(false), StepKeys.syscallErrno: .integer(0)],
-                            checkpoints: [("before", [:]), ("after", ["dmesg.warnings": .list([.text("fs/dax.c:398 dax_disassociate_entry")])])])
+        let observed = step(scenario, observations: [Observable.stepBlocked.key: .flag(false), Observable.syscallErrno.key: .integer(0)],
+                            checkpoints: [(.before, [:]), (.after, ["dmesg.warnings": .list([.text("fs/dax.c:398 dax_disassociate_entry")])])])
         let result = judge(scenario, observed, old)
         #expect(result.outcome == .fail)
         let blocked = result.checks.first { $0.rule == "layout.waits-for-unmapped-busy" }
@@ -213,19 +213,19 @@ import Testing
         #expect(result.checks.first { $0.rule == "layout.no-disassociate-warning" }?.verdict == .mismatch)
 
         // What 7.2 did: waited in ext4_wait_dax_page until the pipe drained.
-        let fixed = step(scenario, observations: [StepKeys.stepBlocked: .flag(true), StepKeys.stepReleasedBy: .text("pipe-drain"),
-                                                  StepKeys.taskWchan: .text("ext4_wait_dax_page"), StepKeys.taskState: .text("S")],
-                         checkpoints: [("before", [:]), ("after", ["dmesg.warnings": .list([])])])
+        let fixed = step(scenario, observations: [Observable.stepBlocked.key: .flag(true), Observable.stepReleasedBy.key: .text("pipe-drain"),
+                                                  Observable.taskWchan.key: .text("ext4_wait_dax_page"), Observable.taskState.key: .text("S")],
+                         checkpoints: [(.before, [:]), (.after, ["dmesg.warnings": .list([])])])
         let good = judge(scenario, fixed, new)
         #expect(good.outcome == .pass)
         #expect(good.checks.allSatisfy { $0.verdict == .match })
     }
 
     @Test func deltasAndTolerances() {
-        let scenario = Scenario(memory: .devdax4k, workload: .touchWrite)
-        let observed = step(scenario, observations: [StepKeys.faultSize: .integer(4096)], checkpoints: [
-            ("before", ["status.RssFile": .integer(24000), "vmstat.nr_file_pmdmapped": .integer(0)]),
-            ("touched", ["status.RssFile": .integer(28400), "smaps.Rss": .integer(4096), "pagemap.present": .integer(1024),
+        let scenario = Scenario(memory: .devdax(.align4k), workload: .touchWrite)
+        let observed = step(scenario, observations: [Observable.faultSize.key: .integer(4096)], checkpoints: [
+            (.before, ["status.RssFile": .integer(24000), "vmstat.nr_file_pmdmapped": .integer(0)]),
+            (.touched, ["status.RssFile": .integer(28400), "smaps.Rss": .integer(4096), "pagemap.present": .integer(1024),
                          "pagemap.file": .integer(1024), "pagemap.exclusive": .integer(1000), "kpagecount.nonzero": .integer(0),
                          "kpageflags.nopage": .integer(0)]),
         ])
@@ -243,40 +243,40 @@ import Testing
     }
 
     @Test func skipsCarryReasons() {
-        let scenario = Scenario(memory: .devdax2m, workload: .touchWrite)
+        let scenario = Scenario(memory: .devdax(.align2m), workload: .touchWrite)
         let skipped = judge(scenario, step(scenario, .skipped), new)
         #expect(skipped.outcome == .skip)
         #expect(skipped.checks.allSatisfy { $0.verdict == .skip && $0.reason == "not here" })
 
         // A key the observer could not read is a skip with its reason, not a pass.
-        let unreadable = step(scenario, observations: [StepKeys.faultSize: .integer(2 << 20)],
-                              checkpoints: [("touched", ["smaps.Rss": .unavailable("permission denied")])])
+        let unreadable = step(scenario, observations: [Observable.faultSize.key: .integer(2 << 20)],
+                              checkpoints: [(.touched, ["smaps.Rss": .unavailable("permission denied")])])
         let result = judge(scenario, unreadable, new)
         let rss = result.checks.first { $0.rule == "smaps.rss.dax-counted" }
         #expect(rss?.verdict == .skip)
         #expect(rss?.reason?.contains("permission denied") == true)
         #expect(result.outcome == .pass)  // fault.size matched; nothing mismatched
 
-        let notRun = VerdictEngine.notRun(scenario, reason: "no devdax.2m", predictions: RefcountModel.predictions(memory: .devdax2m, workload: .touchWrite, profile: new))
+        let notRun = VerdictEngine.notRun(scenario, reason: "no devdax.2m", predictions: RefcountModel.predictions(memory: .devdax(.align2m), workload: .touchWrite, profile: new))
         #expect(notRun.outcome == .skip && notRun.checks.allSatisfy { $0.verdict == .skip })
     }
 
     @Test func errorsWhenTheHarnessFailed() {
-        let scenario = Scenario(memory: .fsdaxXFS, workload: .ioUringRegister)
+        let scenario = Scenario(memory: .fsdax(.xfs), workload: .ioUringRegister)
         let crashed = judge(scenario, step(scenario, .crashed), new)
         #expect(crashed.outcome == .error)
         #expect(crashed.checks.allSatisfy { $0.verdict == .error })
 
         // A value of the wrong kind cannot be compared: error, not a guess.
-        let wrongType = judge(scenario, step(scenario, observations: [StepKeys.syscallErrno: .text("EOPNOTSUPP")]), new)
+        let wrongType = judge(scenario, step(scenario, observations: [Observable.syscallErrno.key: .text("EOPNOTSUPP")]), new)
         #expect(wrongType.checks.first { $0.rule == "iouring.fsdax-longterm-refused" }?.verdict == .error)
         #expect(wrongType.outcome == .error)
     }
 
     @Test func hypothesesAreSettledFromChecks() {
-        let scenario = Scenario(memory: .fsdaxXFS, workload: .unlinkSplicedUnmapped)
-        let observed = step(scenario, observations: [StepKeys.stepBlocked: .flag(true), StepKeys.taskState: .text("D"),
-                                                     StepKeys.taskWchan: .text("dax_break_layout_final"), StepKeys.stepReleasedBy: .text("pipe-drain")])
+        let scenario = Scenario(memory: .fsdax(.xfs), workload: .unlinkSplicedUnmapped)
+        let observed = step(scenario, observations: [Observable.stepBlocked.key: .flag(true), Observable.taskState.key: .text("D"),
+                                                     Observable.taskWchan.key: .text("dax_break_layout_final"), Observable.stepReleasedBy.key: .text("pipe-drain")])
         let report = RunReport(environment: RunEnvironment(kernel: KernelFingerprint(release: "7.2", version: "", machine: "x86_64", cmdline: "", configSource: nil, config: [:]),
                                                            profile: new, inventory: nil, backings: [], blockTarget: nil, cpus: 2, virtualMachine: true),
                                scenarios: [judge(scenario, observed, new)], durationMilliseconds: 1)

@@ -18,7 +18,7 @@ private func check(_ rule: String, _ verdict: Verdict, expected: String = "true"
           verdict: verdict, reason: reason, citation: citation, finding: finding)
 }
 
-private func scenario(_ memory: MemoryClass, _ workload: Workload, _ outcome: Outcome, reason: String? = nil,
+private func scenario(_ memory: MemoryFixture, _ workload: Workload, _ outcome: Outcome, reason: String? = nil,
                       milliseconds: Int64? = 1042, _ checks: [Check]) -> ScenarioResult {
     ScenarioResult(id: Scenario(memory: memory, workload: workload).id, memory: memory, workload: workload, outcome: outcome,
                    reason: reason, durationMilliseconds: milliseconds, checks: checks,
@@ -43,23 +43,23 @@ private let nastyReason = "needs <pmem> & \"quotes\" 'here' # not a directive\ns
 
 /// An old-era kernel: one scenario of each outcome; the fail carries known finding B1.
 private let oldKernel = report(release: "6.1.0-50-amd64", version: KernelVersion(6, 1, 176), era: .plainReferences, [
-    scenario(.devdax2m, .touchRead, .pass, [
+    scenario(.devdax(.align2m), .touchRead, .pass, [
         check("devdax.fault-size-is-align", .match, expected: "= 2097152", observed: "2097152", observable: "fault.size"),
         check("smaps.rss", .match, expected: "≈ 2048 ± 512", observed: "2048", observable: "smaps.Rss@touched"),
     ]),
-    scenario(.fsdaxExt4, .truncateSplicedUnmapped, .fail, [
+    scenario(.fsdax(.ext4), .truncateSplicedUnmapped, .fail, [
         check("layout.waits-for-unmapped-busy", .mismatch, observed: "false", finding: "B1"),
         check("layout.no-disassociate-warning", .match, expected: "nothing containing \"dax_disassociate_entry\"", observed: "[]",
               observable: "dmesg.warnings@any"),
         check("layout.wchan.ext4", .skip, reason: "not observed: task.wchan not recorded by the step"),
     ]),
-    scenario(.fsdaxXFS, .truncateMapped, .fail, [
+    scenario(.fsdax(.xfs), .truncateMapped, .fail, [
         check("layout.mapped-page-not-busy", .mismatch, expected: "false", observed: "true"),
     ]),
-    scenario(.devdax1g, .touchWrite, .skip, reason: nastyReason, milliseconds: nil, [
+    scenario(.devdax(.align1g), .touchWrite, .skip, reason: nastyReason, milliseconds: nil, [
         check("devdax.fault-size-is-align", .skip, expected: "= 1073741824", reason: nastyReason, observable: "fault.size"),
     ]),
-    scenario(.fsdaxXFS, .unlinkSplicedUnmapped, .error, reason: "the helper could not create <file> & failed", [
+    scenario(.fsdax(.xfs), .unlinkSplicedUnmapped, .error, reason: "the helper could not create <file> & failed", [
         check("layout.waits-for-unmapped-busy", .error, reason: "the step did not run to its end: ENOSPC"),
     ]),
     scenario(.anonymous, .madviseDontNeed, .skip, reason: "the model predicts nothing for this scenario in era pre-6.3", []),
@@ -409,7 +409,7 @@ private func parseKTAPLevel(_ lines: [String], _ position: inout Int, depth: Int
 
     @Test func emptySectionsSaySo() {
         let clean = report(release: "7.2.13+deb14-amd64", version: KernelVersion(7, 2, 13), era: .normalRefcount, [
-            scenario(.devdax4k, .touchRead, .pass, [check("devdax.fault-size-is-align", .match, observed: "true")]),
+            scenario(.devdax(.align4k), .touchRead, .pass, [check("devdax.fault-size-is-align", .match, observed: "true")]),
         ])
         let text = clean.renderTable(colour: false)
         #expect(text.contains("\nMismatches: none\n"))
@@ -425,23 +425,23 @@ private func parseKTAPLevel(_ lines: [String], _ position: inout Int, depth: Int
     /// with another observation, one check's observed value moved, 1G ran here and the anon
     /// scenario did not, and a new scenario exists only here.
     private let newKernel = report(release: "7.2.13+deb14-amd64", version: KernelVersion(7, 2, 13), era: .normalRefcount, [
-        scenario(.devdax2m, .touchRead, .pass, [
+        scenario(.devdax(.align2m), .touchRead, .pass, [
             check("devdax.fault-size-is-align", .match, expected: "= 2097152", observed: "2097152", observable: "fault.size"),
             check("smaps.rss", .match, expected: "≈ 2048 ± 512", observed: "2040", observable: "smaps.Rss@touched"),
         ]),
-        scenario(.fsdaxExt4, .truncateSplicedUnmapped, .pass, [
+        scenario(.fsdax(.ext4), .truncateSplicedUnmapped, .pass, [
             check("layout.waits-for-unmapped-busy", .match, observed: "true"),
             check("layout.no-disassociate-warning", .match, expected: "nothing containing \"dax_disassociate_entry\"", observed: "[]",
                   observable: "dmesg.warnings@any"),
             check("layout.wchan.ext4", .match, expected: "\"ext4_wait_dax_page\"", observed: "ext4_wait_dax_page"),
         ]),
-        scenario(.fsdaxXFS, .truncateMapped, .fail, [
+        scenario(.fsdax(.xfs), .truncateMapped, .fail, [
             check("layout.mapped-page-not-busy", .mismatch, expected: "false", observed: "true"),
         ]),
-        scenario(.devdax1g, .touchWrite, .pass, [
+        scenario(.devdax(.align1g), .touchWrite, .pass, [
             check("devdax.fault-size-is-align", .match, expected: "= 1073741824", observed: "1073741824", observable: "fault.size"),
         ]),
-        scenario(.fsdaxXFS, .unlinkSplicedUnmapped, .error, reason: "the helper could not create <file> & failed", [
+        scenario(.fsdax(.xfs), .unlinkSplicedUnmapped, .error, reason: "the helper could not create <file> & failed", [
             check("layout.waits-for-unmapped-busy", .error, reason: "the step did not run to its end: ENOSPC"),
             check("evict.waits-uninterruptibly", .skip, reason: "not observed"),
         ]),

@@ -126,7 +126,7 @@ struct MockSelectionProbe: SelectionProbe {
 
     @Test func fsdaxDirectories() throws {
         let selection = try Selection.select(fsdax: ["/mnt/daxref/ext4/sub", "/mnt/daxref/xfs"], inventory: try Self.inventory(), probe: Self.probe)
-        #expect(selection.backings == [.fsdax(mountpoint: "/mnt/daxref/ext4/sub", fstype: "ext4"), .fsdax(mountpoint: "/mnt/daxref/xfs", fstype: "xfs")])
+        #expect(selection.backings == [.fsdax(mountpoint: "/mnt/daxref/ext4/sub", filesystem: .ext4), .fsdax(mountpoint: "/mnt/daxref/xfs", filesystem: .xfs)])
         #expect(selection.backings.map(\.id) == ["fsdax.ext4", "fsdax.xfs"])
     }
 

@@ -86,28 +86,28 @@ import Glibc
         let readEnd = pipe.readEnd
         var log = StepLog(backing: .anonymous, region: nil)
         let request = StepRequest(backing: .anonymous, workload: .truncateSpliced, blockWait: 0.3, releaseWait: 5)
-        var watch = WatchedCall("read", request: request, log: &log) { () throws(Errno) in
+        var watch = WatchedCall(.read, request: request, log: &log) { () throws(Errno) in
             var byte: UInt8 = 0
             return try withTypedErrno { try withUnsafeMutableBytes(of: &byte) { try readEnd.read(into: $0) } }
         }
         #expect(watch.wasBlocked && watch.isRunning)
         let whileBlocked = log.observations
         let samples = log.samples, checkpoints = log.checkpoints
-        #expect(whileBlocked[StepKeys.taskState] == .text("S"))
-        if case .text(let wchan)? = whileBlocked[StepKeys.taskWchan] { #expect(wchan != "0" && !wchan.isEmpty, "a sleeping task has a wchan") } else {
-            Issue.record("no task.wchan: \(String(describing: whileBlocked[StepKeys.taskWchan]))")
+        #expect(whileBlocked[.taskState] == .text("S"))
+        if case .text(let wchan)? = whileBlocked[.taskWchan] { #expect(wchan != "0" && !wchan.isEmpty, "a sleeping task has a wchan") } else {
+            Issue.record("no task.wchan: \(String(describing: whileBlocked[.taskWchan]))")
         }
         #expect(samples.count == WatchedCall.sampleCount)
-        #expect(checkpoints.map(\.name) == ["blocked"])
+        #expect(checkpoints.map(\.name.rawValue) == ["blocked"])
         _ = try pipe.writeEnd!.writeAll([1])
         watch.release(by: "pipe-write")
         watch.finish(&log)
         let after = log.observations
         let stuck = log.leftTaskStuck
-        #expect(after[StepKeys.stepBlocked] == .flag(true))
-        #expect(after[StepKeys.stepReleasedBy] == .text("pipe-write"))
-        #expect(after[StepKeys.syscallResult] == .integer(1))
-        if case .integer(let ms)? = after[StepKeys.stepBlockedDuration] { #expect(ms >= 300) } else { Issue.record("no step.blocked.ms") }
+        #expect(after[.stepBlocked] == .flag(true))
+        #expect(after[.stepReleasedBy] == .text("pipe-write"))
+        #expect(after[.syscallResult] == .integer(1))
+        if case .integer(let ms)? = after[.stepBlockedDuration] { #expect(ms >= 300) } else { Issue.record("no step.blocked.ms") }
         #expect(!stuck)
     }
 
@@ -116,7 +116,7 @@ import Glibc
         let readEnd = pipe.readEnd
         var log = StepLog(backing: .anonymous, region: nil)
         let request = StepRequest(backing: .anonymous, workload: .truncateSpliced, blockWait: 0.1, releaseWait: 0.1)
-        var watch = WatchedCall("read", request: request, log: &log) { () throws(Errno) in
+        var watch = WatchedCall(.read, request: request, log: &log) { () throws(Errno) in
             var byte: UInt8 = 0
             return try withTypedErrno { try withUnsafeMutableBytes(of: &byte) { try readEnd.read(into: $0) } }
         }
@@ -124,9 +124,9 @@ import Glibc
         watch.finish(&log)
         let observed = log.observations
         let stuck = log.leftTaskStuck
-        #expect(observed[StepKeys.stepTimedOut] == .flag(true))
-        #expect(observed[StepKeys.stepReleasedBy] == .text("none"))
-        #expect(observed[StepKeys.syscallErrno] == nil, "no errno for a call that has not returned")
+        #expect(observed[.stepTimedOut] == .flag(true))
+        #expect(observed[.stepReleasedBy] == .text("none"))
+        #expect(observed[.syscallErrno] == nil, "no errno for a call that has not returned")
         #expect(stuck)
         // Let the thread go so it does not outlive the test process's expectations.
         _ = try pipe.writeEnd!.writeAll([1])
@@ -145,18 +145,18 @@ import Glibc
         #expect(sleeping.state == "S")
         let result = Drive.result(of: outcome, for: StepRequest(backing: .anonymous, workload: .touchRead), timeout: 0.5)
         #expect(result.status == .timedOut)
-        #expect(result.observations[StepKeys.stepTimedOut] == .flag(true))
-        #expect(result.observations[StepKeys.taskState] == .text("S"))
-        #expect(result.observations[StepKeys.taskWchan] != nil)
+        #expect(result.observations[.stepTimedOut] == .flag(true))
+        #expect(result.observations[.taskState] == .text("S"))
+        #expect(result.observations[.taskWchan] != nil)
         // Root reads the kernel stack; anyone else gets the reason it is missing.
         if geteuid() == 0 {
-            guard case .list(let frames)? = result.observations[StepKeys.taskStack] else {
-                Issue.record("no task.stack: \(String(describing: result.observations[StepKeys.taskStack]))")
+            guard case .list(let frames)? = result.observations[.taskStack] else {
+                Issue.record("no task.stack: \(String(describing: result.observations[.taskStack]))")
                 return
             }
             #expect(!frames.isEmpty)
         } else {
-            guard case .unavailable? = result.observations[StepKeys.taskStack] else {
+            guard case .unavailable? = result.observations[.taskStack] else {
                 Issue.record("task.stack should say why it is missing")
                 return
             }
@@ -183,7 +183,7 @@ import Glibc
         #expect(!outcome.timedOut)
         let result = Drive.result(of: outcome, for: StepRequest(backing: .anonymous, workload: .touchRead), timeout: 10)
         #expect(result.status == .crashed)
-        #expect(result.observations[StepKeys.faultSignal] == .integer(Int64(SIGBUS)))
+        #expect(result.observations[.faultSignal] == .integer(Int64(SIGBUS)))
         #expect(result.reason?.contains("dying") == true)
     }
 
@@ -198,60 +198,67 @@ import Glibc
 /// Every workload the controls support, run in this process on this host's kernel, with the
 /// observations that do not depend on DAX.
 @Suite(.serialized) struct WorkloadControlTests {
+    /// Runs the step, and holds it to its variant's declaration: every key it recorded and every
+    /// checkpoint it took is one the variant declares.
     static func run(_ workload: Workload, on backing: Backing, blockTarget: BlockTarget? = nil) -> StepResult {
         var delivered: StepResult?
         StepRunner.runInHelper(StepRequest(backing: backing, workload: workload, blockTarget: blockTarget, blockWait: 0.5, releaseWait: 2)) {
             delivered = $0
         }
-        return delivered!
+        let step = delivered!
+        let variant = workload.variant
+        let undeclared = step.observations.values.keys.filter { !variant.records.contains($0) }
+        #expect(undeclared.isEmpty, "\(step.id) recorded keys its variant does not declare: \(undeclared.sorted())")
+        #expect(step.checkpoints.allSatisfy { variant.checkpoints.contains($0.name) }, "\(step.id): \(step.checkpoints.map(\.name))")
+        return step
     }
 
     @Test(arguments: [Backing.anonymous, .pageCache()])
     func accessWorkloads(_ backing: Backing) {
         let write = Self.run(.touchWrite, on: backing)
         #expect(write.status == .completed, "\(write.reason ?? "")")
-        #expect(write.observations[StepKeys.dataVerified] == .flag(true))
-        if case .integer(let size)? = write.observations[StepKeys.faultSize] {
+        #expect(write.observations[.dataVerified] == .flag(true))
+        if case .integer(let size)? = write.observations[.faultSize] {
             #expect(size >= 4096 && size <= 4 << 20)
         } else { Issue.record("no fault.size") }
-        #expect(write.checkpoints.map(\.name) == ["before", "touched"])
+        #expect(write.checkpoints.map(\.name.rawValue) == ["before", "touched"])
         #expect(write.checkpoints[1].observations["pagemap.present"] == .integer(1024), "every page of 4 MiB present")
 
         let dontNeed = Self.run(.madviseDontNeed, on: backing)
-        #expect(dontNeed.observations[StepKeys.syscallErrno] == .integer(0))
-        #expect(dontNeed.observations[StepKeys.dataRetained] == .flag(backing.kind == .pagecache), "anonymous pages are zero after MADV_DONTNEED")
+        #expect(dontNeed.observations[.syscallErrno] == .integer(0))
+        #expect(dontNeed.observations[.dataRetained] == .flag(backing.kind == .pagecache), "anonymous pages are zero after MADV_DONTNEED")
         #expect(dontNeed.checkpoints.last?.observations["pagemap.present"] == .integer(0))
 
         let unmap = Self.run(.munmap, on: backing)
-        #expect(unmap.observations[StepKeys.syscallName] == .text("munmap"))
+        #expect(unmap.observations[.syscallName] == .text("munmap"))
         #expect(unmap.checkpoints.first?.observations["smaps.vmas"] == .integer(1))
         #expect(unmap.checkpoints.last?.observations["smaps.vmas"] == nil, "no walk of a range that may be reused")
 
         let privateMap = Self.run(.mapPrivate, on: backing)
-        #expect(privateMap.observations[StepKeys.syscallErrno] == .integer(0))
+        #expect(privateMap.observations[.syscallErrno] == .integer(0))
     }
 
     @Test(arguments: [Backing.anonymous, .pageCache()])
     func referenceWorkloads(_ backing: Backing) throws {
         let fork = Self.run(.fork, on: backing)
-        #expect(fork.observations[StepKeys.dataVerified] == .flag(true))
-        #expect(fork.observations[StepKeys.dataChildWriteVisible] == .flag(backing.kind == .pagecache), "private memory is copied on write")
+        #expect(fork.observations[.dataVerified] == .flag(true))
+        #expect(fork.observations[.dataChildWriteVisible] == .flag(backing.kind == .pagecache), "private memory is copied on write")
 
         let remote = Self.run(.processVMReadv, on: backing)
-        #expect(remote.observations[StepKeys.syscallResult] == .integer(Int64(StepRequest.transferLimit)))
-        #expect(remote.observations[StepKeys.dataVerified] == .flag(true))
+        #expect(remote.observations[.syscallResult] == .integer(Int64(StepRequest.transferLimit)))
+        #expect(remote.observations[.dataVerified] == .flag(true))
 
         let splice = Self.run(.vmsplice, on: backing)
         #expect(splice.status == .completed, "\(splice.reason ?? "")")
-        if case .integer(let held)? = splice.observations[StepKeys.pipeHeld] { #expect(held >= 64 << 10) } else { Issue.record("no pipe.held") }
-        #expect(splice.observations[StepKeys.pipeDrained] == splice.observations[StepKeys.pipeHeld])
-        #expect(splice.observations[StepKeys.dataVerified] == .flag(true), "the pipe kept the pages after munmap")
-        #expect(splice.checkpoints.map(\.name) == ["held", "held-unmapped", "drained"])
+        if case .integer(let held)? = splice.observations[.pipeHeld] { #expect(held >= 64 << 10) } else { Issue.record("no pipe.held") }
+        #expect(splice.observations[.pipeDrained] == splice.observations[.pipeHeld])
+        #expect(splice.observations[.dataVerified] == .flag(true), "the pipe kept the pages after munmap")
+        #expect(splice.checkpoints.map(\.name.rawValue) == ["held", "held-unmapped", "drained"])
 
         let pin = Self.run(.ioUringRegister, on: backing)
-        if pin.observations[StepKeys.syscallName] == .text("io_uring_register") {
-            #expect(pin.observations[StepKeys.syscallErrno] == .integer(0))
-            #expect(pin.observations[StepKeys.secondary("io_uring_unregister", "errno")] == .integer(0))
+        if pin.observations[.syscallName] == .text("io_uring_register") {
+            #expect(pin.observations[.syscallErrno] == .integer(0))
+            #expect(pin.observations[Syscall(rawValue: "io_uring_unregister")!.errnoKey] == .integer(0))
             let acquired = pin.checkpoints.compactMap { checkpoint -> Int64? in
                 if case .integer(let value)? = checkpoint.observations["vmstat.nr_foll_pin_acquired"] { return value } else { return nil }
             }
@@ -263,7 +270,7 @@ import Glibc
         let write = Self.run(.directWrite, on: backing, blockTarget: BlockTarget(path: directory, kind: .directory))
         for step in [read, write] where step.status == .completed {
             // tmpfs refuses O_DIRECT on some kernels (EINVAL at open): then the step is an error, not a pass.
-            #expect(step.observations[StepKeys.dataVerified] == .flag(true), "\(step.id)")
+            #expect(step.observations[.dataVerified] == .flag(true), "\(step.id)")
         }
     }
 
@@ -271,22 +278,26 @@ import Glibc
     func layoutWorkloadsOnPageCacheDoNotBlock(_ workload: Workload) {
         let step = Self.run(workload, on: .pageCache())
         #expect(step.status == .completed, "\(step.reason ?? "")")
-        #expect(step.observations[StepKeys.stepBlocked] == .flag(false))
-        #expect(step.observations[StepKeys.syscallErrno] == .integer(0))
+        #expect(step.observations[.stepBlocked] == .flag(false))
+        #expect(step.observations[.syscallErrno] == .integer(0))
         if workload != .truncateMapped {
-            #expect(step.observations[StepKeys.dataVerified] == .flag(true), "page cache pages in a pipe survive the change")
+            #expect(step.observations[.dataVerified] == .flag(true), "page cache pages in a pipe survive the change")
         }
-        #expect(step.checkpoints.map(\.name) == ["before", "after"])
+        #expect(step.checkpoints.map(\.name.rawValue) == ["before", "after"])
     }
 
     @Test func fileWorkloadsSkipMemoryWithoutAFile() {
-        let step = Self.run(.truncateSpliced, on: .anonymous)
-        #expect(step.status == .skipped)
-        #expect(step.checkpoints.isEmpty)
+        let scenario = Scenario(memory: .anonymous, workload: .truncateSpliced)
+        guard case .skip(let reason) = StepPlan(backings: [.anonymous], blockTarget: nil).step(for: scenario) else {
+            Issue.record("a file workload was planned on anonymous memory")
+            return
+        }
+        #expect(reason.contains("needs a file"))
+        #expect(!ScenarioCatalogue.all.contains(scenario), "and the catalogue never pairs them")
     }
 
     @Test func setupFailureIsAnErrorWithTheReason() {
-        let missing = Backing.deviceDax(path: "/dev/dax99.0", align: 4096)
+        let missing = Backing.deviceDax(path: "/dev/dax99.0", align: .align4k)
         let step = Self.run(.touchRead, on: missing)
         #expect(step.status == .error)
         #expect(step.reason?.contains("dax99.0") == true)
@@ -322,17 +333,17 @@ import Glibc
     }
 
     @Test func backingNamesSelectAndReportWhatIsMissing() throws {
-        let available = [Backing.deviceDax(path: "/dev/dax0.0", align: 4096), .anonymous, .pageCache()]
+        let available = [Backing.deviceDax(path: "/dev/dax0.0", align: .align4k), .anonymous, .pageCache()]
         #expect(try Drive.select([], from: available).backings == available)
         #expect(try Drive.select(["all"], from: available).backings == available)
         let chosen = try Drive.select(["anon,devdax4k", "anon", "xfs"], from: available)
         #expect(chosen.backings.map(\.id) == ["anon.private", "devdax.4k"])
-        #expect(chosen.missing.map(\.name) == ["fsdax.xfs"])
+        #expect(chosen.missing == [.fsdax(.xfs)])
         #expect(throws: DriveError.self) { try Drive.select(["nvme"], from: available) }
     }
 
     @Test func workloadGlobsAndRequirements() {
-        let file = Workload.allCases.filter { $0.requirement == .file }
+        let file = Workload.allCases.filter { $0.variant.requirement == .file }
         #expect(file.count == 8)
         #expect(Workload.truncateSpliced.matches("truncate.*", backingID: "fsdax.xfs"))
         #expect(Workload.truncateSpliced.matches("fsdax.*.truncate*", backingID: "fsdax.xfs"))
@@ -340,13 +351,12 @@ import Glibc
         #expect(Workload.ioUringRegister.matches("iouring*", backingID: "anon.private"))
         #expect(Workload.ioUringRegister.matches("touch-*,iouring*", backingID: "anon.private"))
         #expect(!Workload.fork.matches("touch-*,iouring*", backingID: "anon.private"))
-        #expect(Workload.directRead.skipReason(on: .anonymous, blockTarget: nil) != nil)
-        #expect(Workload.directRead.skipReason(on: .anonymous, blockTarget: BlockTarget(path: "/tmp", kind: .directory)) == nil)
+        #expect(Workload.directRead.variant.skipReason(on: .anonymous, blockTarget: nil) != nil)
+        #expect(Workload.directRead.variant.skipReason(on: .anonymous, blockTarget: BlockTarget(path: "/tmp", kind: .directory)) == nil)
         #expect(Workload.refcountTimeline.rawValue == "refcount-timeline")
-        #expect(Workload.refcountTimeline.skipReason(on: .anonymous, blockTarget: nil, kprobes: { .noTracefs })?.contains("tracefs") == true)
-        #expect(Workload.refcountTimeline.skipReason(on: .anonymous, blockTarget: nil, kprobes: { nil }) == nil)
-        let plan = DrivePlan(backings: [.anonymous, .pageCache()], workloadGlob: "truncate.*", blockTarget: nil)
-        #expect(plan.requests.map(\.id) == [
+        #expect(Workload.refcountTimeline.variant.skipReason(on: .anonymous, blockTarget: nil, kprobes: { .noTracefs })?.contains("tracefs") == true)
+        #expect(Workload.refcountTimeline.variant.skipReason(on: .anonymous, blockTarget: nil, kprobes: { nil }) == nil)
+        #expect(Drive.scenarios(on: [.anonymous, .pageCache], matching: "truncate.*").map(\.id) == [
             "anon.private.truncate.mapped", "anon.private.truncate.vmsplice", "anon.private.truncate.vmsplice-unmapped",
             "pagecache.tmpfs.truncate.mapped", "pagecache.tmpfs.truncate.vmsplice", "pagecache.tmpfs.truncate.vmsplice-unmapped",
         ])
@@ -374,13 +384,13 @@ import Glibc
 
     @Test func tableShowsErrnoNamesAndBlockedCalls() {
         var pin = StepResult(id: "fsdax.ext4.iouring-register", backing: "fsdax.ext4", workload: .ioUringRegister, status: .completed)
-        pin.observations[StepKeys.syscallName] = .text("io_uring_register")
-        pin.observations[StepKeys.syscallErrno] = .integer(95)
+        pin.observations[.syscallName] = .text("io_uring_register")
+        pin.observations[.syscallErrno] = .integer(95)
         var truncate = StepResult(id: "fsdax.ext4.truncate.vmsplice", backing: "fsdax.ext4", workload: .truncateSpliced, status: .completed)
-        truncate.observations[StepKeys.stepBlocked] = .flag(true)
-        truncate.observations[StepKeys.stepBlockedDuration] = .integer(1203)
-        truncate.observations[StepKeys.taskWchan] = .text("ext4_break_layouts")
-        truncate.observations[StepKeys.faultSize] = .integer(2 << 20)
+        truncate.observations[.stepBlocked] = .flag(true)
+        truncate.observations[.stepBlockedDuration] = .integer(1203)
+        truncate.observations[.taskWchan] = .text("ext4_break_layouts")
+        truncate.observations[.faultSize] = .integer(2 << 20)
         let report = DriveReport(
             kernel: KernelFingerprint(release: "6.1.0-50-amd64", version: "", machine: "", cmdline: "", configSource: nil, config: [:]),
             blockTarget: nil, backings: [], steps: [pin, truncate])

@@ -17,7 +17,7 @@ public struct GuestBench: Sendable {
     public var blockTarget: BlockTarget?
 
     /// What the default VM provisioning offers; each gets its cases, or unavailable ones saying so.
-    public static let expectedBackingIDs = ["devdax.4k", "devdax.2m", "fsdax.ext4", "fsdax.xfs"]
+    public static let expectedBackingIDs = [MemoryFixture.devdax(.align4k), .devdax(.align2m), .fsdax(.ext4), .fsdax(.xfs)].map(\.rawValue)
 
     public init(
         settings: BenchSettings, executable: String, referenceProgram: String?, fio: String?, backings: [Backing],

@@ -1,5 +1,6 @@
-/// The kinds of memory daxref maps, and enough about one to open it again in a helper process.
-public struct Backing: Codable, Sendable, Hashable, CustomStringConvertible {
+/// One fixture's memory as found here (which device, which directory), enough to map it again in a
+/// helper process. Everything else about it comes from its `MemoryFixture`.
+public struct Backing: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Codable, Sendable {
         /// A device-dax character device, /dev/daxX.Y.
         case devdax
@@ -11,45 +12,35 @@ public struct Backing: Codable, Sendable, Hashable, CustomStringConvertible {
         case pagecache
     }
 
-    /// Stable ID, the first part of every step ID: `devdax.4k`, `devdax.2m`, `devdax.1g`,
-    /// `fsdax.ext4`, `fsdax.xfs`, `anon.private`, `pagecache.tmpfs`.
-    public var id: String
-    public var kind: Kind
+    public var fixture: MemoryFixture
     /// The device (devdax), or the directory the scratch file is created in (fsdax, pagecache).
     public var path: String?
-    /// Mapping lengths are multiples of this and mappings start at addresses aligned to it: the
-    /// device's `align` for device-dax (the kernel rejects anything else), 2 MiB otherwise, so a
-    /// PMD fault is possible wherever the kernel offers one.
-    public var alignment: Int
 
-    public init(id: String, kind: Kind, path: String?, alignment: Int) {
-        self.id = id
-        self.kind = kind
+    public init(_ fixture: MemoryFixture, path: String?) {
+        precondition(fixture.isMapped, "\(fixture) is never mapped")
+        self.fixture = fixture
         self.path = path
-        self.alignment = alignment
     }
 
-    public static let pmdSize = 2 << 20
+    /// `devdax.2m`, …: the fixture's ID, the first part of every step ID.
+    public var id: String { fixture.rawValue }
+    public var kind: Kind { fixture.backingKind }
+    /// See `MemoryFixture.mappingAlignment`.
+    public var alignment: Int { fixture.mappingAlignment }
 
-    public static func deviceDax(path: String, align: Int) -> Backing {
-        Backing(id: "devdax." + sizeLabel(align), kind: .devdax, path: path, alignment: align)
-    }
+    public static func deviceDax(path: String, align: DeviceAlign) -> Backing { Backing(.devdax(align), path: path) }
 
-    public static func fsdax(mountpoint: String, fstype: String) -> Backing {
-        Backing(id: "fsdax." + fstype, kind: .fsdax, path: mountpoint, alignment: pmdSize)
-    }
+    public static func fsdax(mountpoint: String, filesystem: DAXFilesystem) -> Backing { Backing(.fsdax(filesystem), path: mountpoint) }
 
-    public static let anonymous = Backing(id: "anon.private", kind: .anonymous, path: nil, alignment: pmdSize)
+    public static let anonymous = Backing(.anonymous, path: nil)
 
     /// /dev/shm is tmpfs on Debian and in the daxref guest.
-    public static func pageCache(directory: String = "/dev/shm") -> Backing {
-        Backing(id: "pagecache.tmpfs", kind: .pagecache, path: directory, alignment: pmdSize)
-    }
+    public static func pageCache(directory: String = "/dev/shm") -> Backing { Backing(.pageCache, path: directory) }
 
     /// Memory that is ZONE_DEVICE (the subject) rather than a control.
-    public var isDAX: Bool { kind == .devdax || kind == .fsdax }
+    public var isDAX: Bool { fixture.isDAX }
     /// Memory with a file whose size and blocks can be changed (truncate, punch hole, unlink).
-    public var hasFile: Bool { kind == .fsdax || kind == .pagecache }
+    public var hasFile: Bool { fixture.hasFile }
 
     /// `requested` rounded up to a whole number of `alignment` units (at least one).
     public func mappingLength(for requested: Int) -> Int {
@@ -58,12 +49,27 @@ public struct Backing: Codable, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { path.map { "\(id) (\($0))" } ?? id }
+}
 
-    /// 4096 → "4k", 2 MiB → "2m", 1 GiB → "1g"; anything else in bytes.
-    static func sizeLabel(_ bytes: Int) -> String {
-        for (shift, unit) in [(30, "g"), (20, "m"), (10, "k")] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
-            return String(bytes >> shift) + unit
+/// In reports and step requests a backing is `{"id", "kind", "path", "alignment"}` as it always was;
+/// the kind and alignment are written for readers, and follow from the ID when read back.
+extension Backing: Codable {
+    private enum CodingKeys: String, CodingKey { case id, kind, path, alignment }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let fixture = try container.decode(MemoryFixture.self, forKey: .id)
+        guard fixture.isMapped else {
+            throw DecodingError.dataCorruptedError(forKey: .id, in: container, debugDescription: "\(fixture) is never mapped")
         }
-        return String(bytes)
+        self.init(fixture, path: try container.decodeIfPresent(String.self, forKey: .path))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(kind, forKey: .kind)
+        try container.encodeIfPresent(path, forKey: .path)
+        try container.encode(alignment, forKey: .alignment)
     }
 }

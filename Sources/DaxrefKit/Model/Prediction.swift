@@ -8,7 +8,7 @@ public struct Prediction: Sendable {
 
 public enum RefcountModel {
     /// The rules for `memory` × `workload` under `profile`, in catalogue order.
-    public static func predictions(memory: MemoryClass, workload: Workload, profile: KernelProfile,
+    public static func predictions(memory: MemoryFixture, workload: Workload, profile: KernelProfile,
                                    rules: [Rule] = Rule.catalogue) -> [Prediction] {
         rules.compactMap { rule in
             guard rule.memory.contains(memory), rule.workloads.contains(workload), rule.eras.contains(profile.era) else { return nil }

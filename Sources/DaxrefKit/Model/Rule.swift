@@ -20,42 +20,6 @@ public struct Citation: Codable, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The memory a scenario runs on, as the model distinguishes it: one per backing ID.
-public enum MemoryClass: String, Codable, Sendable, CaseIterable {
-    case devdax4k = "devdax.4k"
-    case devdax2m = "devdax.2m"
-    case devdax1g = "devdax.1g"
-    case fsdaxExt4 = "fsdax.ext4"
-    case fsdaxXFS = "fsdax.xfs"
-    case anonymous = "anon.private"
-    case pageCache = "pagecache.tmpfs"
-    /// An fsdax namespace as created by the namespace scenarios (no file system, no mapping).
-    case fsdaxNamespace2m = "fsdax.2m"
-
-    public static let devdax: [MemoryClass] = [.devdax4k, .devdax2m, .devdax1g]
-    public static let fsdax: [MemoryClass] = [.fsdaxExt4, .fsdaxXFS]
-    public static let dax = devdax + fsdax
-    /// DAX that page walks can look at (a walk splits 1 GiB PUD mappings, so checkpoints skip them).
-    public static let walkableDAX: [MemoryClass] = [.devdax4k, .devdax2m] + fsdax
-    public static let controls: [MemoryClass] = [.anonymous, .pageCache]
-
-    /// Fixtures that exist only as namespaces the namespace scenarios create.
-    public static let namespaceOnly: [MemoryClass] = [.fsdaxNamespace2m]
-
-    public var isDAX: Bool { MemoryClass.dax.contains(self) }
-    public var hasFile: Bool { MemoryClass.fsdax.contains(self) || self == .pageCache }
-
-    /// The device align for device-dax: the only size its faults map.
-    public var deviceAlign: Int? {
-        switch self {
-        case .devdax4k: 4096
-        case .devdax2m: 2 << 20
-        case .devdax1g: 1 << 30
-        default: nil
-        }
-    }
-}
-
 /// Which page-table level maps the memory (from the device align, or for fsdax from the fault the
 /// driver measured: fsdax gets PMDs only where the file's extents are 2 MiB aligned).
 public enum Granularity: String, Codable, Sendable {
@@ -71,29 +35,41 @@ public enum Granularity: String, Codable, Sendable {
     }
 }
 
-/// Where in a step's result an observable is read.
+/// Where in a step's result an observable is read. Checkpoints and keys are typed: a rule cannot
+/// name one that does not exist (whether its variants take and record them is a test).
 public enum Site: Sendable, Equatable, CustomStringConvertible {
     /// The step's own observations (`syscall.errno`, `step.blocked`, `task.wchan`, …).
-    case step(ObservableKey)
+    case step(Observable)
     /// One named checkpoint's snapshot.
-    case checkpoint(String, ObservableKey)
+    case checkpoint(CheckpointName, Observable)
     /// An integer key's change from one checkpoint to another (to − from).
-    case change(ObservableKey, from: String, to: String)
+    case change(Observable, from: CheckpointName, to: CheckpointName)
     /// A list key gathered over every checkpoint (kernel log lines logged during the step).
-    case everyCheckpoint(ObservableKey)
+    case everyCheckpoint(Observable)
 
-    public var key: ObservableKey {
+    public var observable: Observable {
         switch self {
         case .step(let key), .checkpoint(_, let key), .change(let key, _, _), .everyCheckpoint(let key): key
+        }
+    }
+
+    public var key: ObservableKey { observable.key }
+
+    /// The checkpoints it reads.
+    public var checkpoints: [CheckpointName] {
+        switch self {
+        case .step, .everyCheckpoint: []
+        case .checkpoint(let name, _): [name]
+        case .change(_, let from, let to): [from, to]
         }
     }
 
     public var description: String {
         switch self {
         case .step(let key): key.rawValue
-        case .checkpoint(let name, let key): "\(key)@\(name)"
-        case .change(let key, let from, let to): "\(key.delta) (\(from)→\(to))"
-        case .everyCheckpoint(let key): "\(key)@any"
+        case .checkpoint(let name, let key): "\(key.rawValue)@\(name)"
+        case .change(let key, let from, let to): "\(key.key.delta) (\(from)→\(to))"
+        case .everyCheckpoint(let key): "\(key.rawValue)@any"
         }
     }
 }
@@ -174,17 +150,17 @@ public struct StepContext: Sendable, Equatable {
 
     /// From the step: the transfer (or mapping) length it recorded; the mapping size is the device
     /// align for device-dax, the measured `fault.size` for fsdax, and unknown for the controls.
-    public init(step: StepResult, memory: MemoryClass) {
-        func integer(_ key: ObservableKey) -> Int64? {
+    public init(step: StepResult, memory: MemoryFixture) {
+        func integer(_ key: Observable) -> Int64? {
             if case .integer(let value)? = step.observations[key] { return value }
             return nil
         }
-        length = integer(StepKeys.memoryTransfer) ?? integer(StepKeys.memoryLength)
-        pipeCapacity = integer(StepKeys.pipeCapacity)
-        namespaceBytes = integer(StepKeys.namespaceRawSize)
+        length = integer(.memoryTransfer) ?? integer(.memoryLength)
+        pipeCapacity = integer(.pipeCapacity)
+        namespaceBytes = integer(.namespaceRawSize)
         if let align = memory.deviceAlign {
             mappingSize = Int64(align)
-        } else if MemoryClass.fsdax.contains(memory), let fault = integer(StepKeys.faultSize), fault == 4096 || fault == 2 << 20 {
+        } else if memory.isFsdaxFile, let fault = integer(.faultSize), fault == 4096 || fault == 2 << 20 {
             mappingSize = fault
         } else {
             mappingSize = nil
@@ -246,7 +222,7 @@ public struct Rule: Sendable, Identifiable {
     public var eras: Set<Era>
     /// Kernel changes that must be present (true) or absent (false) for the rule to apply.
     public var requires: [String: Bool]
-    public var memory: Set<MemoryClass>
+    public var memory: Set<MemoryFixture>
     public var workloads: Set<Workload>
     /// Only when the scenario's mapping granularity is this (nil: any).
     public var granularity: Granularity?
@@ -255,7 +231,7 @@ public struct Rule: Sendable, Identifiable {
     public var citation: Citation
 
     public init(_ id: String, _ statement: String, eras: Set<Era> = Set(Era.allCases), requires: [String: Bool] = [:],
-                memory: [MemoryClass], workloads: [Workload], granularity: Granularity? = nil,
+                memory: [MemoryFixture], workloads: [Workload], granularity: Granularity? = nil,
                 at site: Site, expect expected: ExpectedValue, cite citation: Citation) {
         self.id = id
         self.statement = statement

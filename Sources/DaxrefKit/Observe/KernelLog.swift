@@ -132,11 +132,11 @@ public struct KernelLogFindings: Codable, Sendable, Equatable {
 
     public var observations: Observations {
         var result = Observations()
-        result["dmesg.warnings"] = .list(warnings.map(ObservedValue.text))
-        result["dmesg.bugs"] = .list(bugs.map(ObservedValue.text))
-        result["dmesg.oopses"] = .list(oopses.map(ObservedValue.text))
-        result["dmesg.lines"] = .list(lines.map(ObservedValue.text))
-        result["dmesg.lost"] = .integer(Int64(lost))
+        result[.dmesgWarnings] = .list(warnings.map(ObservedValue.text))
+        result[.dmesgBugs] = .list(bugs.map(ObservedValue.text))
+        result[.dmesgOopses] = .list(oopses.map(ObservedValue.text))
+        result[.dmesgLines] = .list(lines.map(ObservedValue.text))
+        result[.dmesgLost] = .integer(Int64(lost))
         return result
     }
 

@@ -8,7 +8,7 @@ public struct KernelPageFlags: RawRepresentable, Codable, Sendable, Hashable, Cu
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
     /// `KPF_NOPAGE` (bit 20): "no page frame exists at the requested address". 6.1 and 6.12 report it
-    /// for ZONE_DEVICE PFNs; the fs/proc/page.c refactor (≈6.16) reports 0 instead (reference §5.3).
+    /// for ZONE_DEVICE PFNs; the fs/proc/page.c refactor (≈6.16) reports 0 instead ([7.2 fs/proc/page.c kpage_read()]).
     public static let noPageBit = 20
 
     public static let names: [Int: String] = [
@@ -149,10 +149,10 @@ public struct KernelPageReadings: Codable, Sendable, Equatable {
             case .readError: countErrors += 1
             }
         }
-        result["kpagecount.values"] = list(counts)
-        result["kpagecount.eof"] = .integer(Int64(countEOF))
-        result["kpagecount.errors"] = .integer(Int64(countErrors))
-        result["kpagecount.nonzero"] = .integer(Int64(countNonzero))
+        result[.kpagecountValues] = list(counts)
+        result[.kpagecountEof] = .integer(Int64(countEOF))
+        result[.kpagecountErrors] = .integer(Int64(countErrors))
+        result[.kpagecountNonzero] = .integer(Int64(countNonzero))
         var flagsEOF = 0, flagsErrors = 0, noPage = 0, zero = 0
         var union: UInt64 = 0
         for word in flags {
@@ -165,12 +165,12 @@ public struct KernelPageReadings: Codable, Sendable, Equatable {
             case .readError: flagsErrors += 1
             }
         }
-        result["kpageflags.values"] = list(flags)
-        result["kpageflags.nopage"] = .integer(Int64(noPage))
-        result["kpageflags.zero"] = .integer(Int64(zero))
-        result["kpageflags.eof"] = .integer(Int64(flagsEOF))
-        result["kpageflags.errors"] = .integer(Int64(flagsErrors))
-        result["kpageflags.union"] = .text(KernelPageFlags(rawValue: union).description)
+        result[.kpageflagsValues] = list(flags)
+        result[.kpageflagsNopage] = .integer(Int64(noPage))
+        result[.kpageflagsZero] = .integer(Int64(zero))
+        result[.kpageflagsEof] = .integer(Int64(flagsEOF))
+        result[.kpageflagsErrors] = .integer(Int64(flagsErrors))
+        result[.kpageflagsUnion] = .text(KernelPageFlags(rawValue: union).description)
         return result
     }
 

@@ -1,6 +1,6 @@
 // Which kernel functions daxref probes, what each one's arguments are, and how a probe definition
-// line for tracefs `kprobe_events` is built. The catalogue spans the refcount eras (see
-// ../shared/reference/kernel-refcount.md §7); which entries are used is decided at run time from
+// line for tracefs `kprobe_events` is built. The catalogue spans the refcount eras (each entry's
+// note cites the kernel source it was read from); which entries are used is decided at run time from
 // /proc/kallsyms, never from the version number alone, because static functions get inlined or
 // renamed differently by each build.
 

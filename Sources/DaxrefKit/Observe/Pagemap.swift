@@ -20,7 +20,7 @@ public struct PagemapEntry: RawRepresentable, Codable, Sendable, Hashable {
     public var isPresent: Bool { bit(63) }
     public var isSwapped: Bool { bit(62) }
     /// `PM_FILE`: the page is a file page or shared anonymous memory. For DAX this is how the
-    /// kernel says "I found a struct page with a mapping" (see the reference §5.2 per era).
+    /// kernel says "I found a struct page with a mapping" (fs/proc/task_mmu.c pte_to_pagemap_entry; which DAX pages have one changed in 6.15).
     public var isFileOrSharedAnon: Bool { bit(61) }
     public var isGuardRegion: Bool { bit(58) }
     public var isUffdWriteProtected: Bool { bit(57) }
@@ -89,15 +89,15 @@ public struct PagemapRange: Codable, Sendable, Equatable {
     public var observations: Observations {
         let counts = counts
         var result = Observations()
-        result["pagemap.pages"] = .integer(Int64(entries.count))
-        result["pagemap.present"] = .integer(Int64(counts.present))
-        result["pagemap.swapped"] = .integer(Int64(counts.swapped))
-        result["pagemap.file"] = .integer(Int64(counts.fileOrSharedAnon))
-        result["pagemap.exclusive"] = .integer(Int64(counts.exclusive))
-        result["pagemap.soft_dirty"] = .integer(Int64(counts.softDirty))
-        result["pagemap.uffd_wp"] = .integer(Int64(counts.uffdWriteProtected))
-        result["pagemap.guard"] = .integer(Int64(counts.guardRegion))
-        result["pagemap.pfns"] = pfnsHidden
+        result[.pagemapPages] = .integer(Int64(entries.count))
+        result[.pagemapPresent] = .integer(Int64(counts.present))
+        result[.pagemapSwapped] = .integer(Int64(counts.swapped))
+        result[.pagemapFile] = .integer(Int64(counts.fileOrSharedAnon))
+        result[.pagemapExclusive] = .integer(Int64(counts.exclusive))
+        result[.pagemapSoftDirty] = .integer(Int64(counts.softDirty))
+        result[.pagemapUffdWP] = .integer(Int64(counts.uffdWriteProtected))
+        result[.pagemapGuard] = .integer(Int64(counts.guardRegion))
+        result[.pagemapPFNs] = pfnsHidden
             ? .unavailable("PFNs hidden: the reader lacks CAP_SYS_ADMIN")
             : .list(pfns.map { .integer(Int64($0)) })
         return result
@@ -105,7 +105,7 @@ public struct PagemapRange: Codable, Sendable, Equatable {
 }
 
 /// /proc/PID/pagemap: pread at (vaddr / pagesize) * 8, one little-endian u64 per page.
-/// Reading it walks the page tables (and splits 1 GiB DAX PUD mappings; reference §5.1).
+/// Reading it walks the page tables (and splits 1 GiB DAX PUD mappings: mm/pagewalk.c walk_pud_range).
 public enum Pagemap {
     /// Decodes raw pagemap bytes that start at `startAddress`. The length must be a multiple of 8.
     public static func decode(_ bytes: [UInt8], startAddress: UInt64, pageSize: UInt64) throws(ObserverError) -> PagemapRange {

@@ -63,7 +63,7 @@ public struct NumaMapsEntry: Codable, Sendable, Equatable {
     /// and any `name=number` a newer kernel adds.
     public var counters: [String: Int64]
     /// Pages per node (`N0=512`): pages the walk found with a struct page on that node. DAX pages are
-    /// never counted here in any era (reference §5.4).
+    /// never counted here in any era: can_gather_numa_stats() refuses them (fs/proc/task_mmu.c).
     public var pagesPerNode: [Int: Int64]
 
     /// nil when the counts overflow (a corrupt line).
@@ -135,8 +135,8 @@ public enum NumaMaps {
     /// (the common one; `.unavailable` when the VMAs differ). `kernelpagesize_kB` is per VMA, like smaps.
     public static func observations(of entries: [NumaMapsEntry]) -> Observations {
         var result = Observations()
-        result["numa_maps.vmas"] = .integer(Int64(entries.count))
-        result["numa_maps.pages"] = .sum(entries.flatMap(\.pagesPerNode.values))
+        result[.numaMapsVmas] = .integer(Int64(entries.count))
+        result[.numaMapsPages] = .sum(entries.flatMap(\.pagesPerNode.values))
         for node in Set(entries.flatMap(\.pagesPerNode.keys)) {
             result[ObservableKey("numa_maps", "N\(node)")] = .sum(entries.compactMap { $0.pagesPerNode[node] })
         }
@@ -144,17 +144,17 @@ public enum NumaMaps {
             result[ObservableKey("numa_maps", name)] = .sum(entries.compactMap { $0.counters[name] })
         }
         let policies = Set(entries.map(\.policy))
-        result["numa_maps.policy"] = policies.count == 1 ? .text(policies.first!) : .unavailable("policies differ: \(policies.sorted())")
+        result[.numaMapsPolicy] = policies.count == 1 ? .text(policies.first!) : .unavailable("policies differ: \(policies.sorted())")
         let pageSizes = Set(entries.compactMap { $0.counters["kernelpagesize_kB"] })
         if let only = pageSizes.first, pageSizes.count == 1 {
-            result["numa_maps.kernelpagesize_kB"] = .integer(only)
+            result[.numaMapsKernelPageSize] = .integer(only)
         }
         return result
     }
 }
 
 /// What a task is doing: /proc/PID/task/TID/{wchan,stack,stat}. Used to see where a blocked
-/// truncate sleeps (ext4_break_layouts on 6.1, ext4_wait_dax_page on 6.15+; reference §1.4).
+/// truncate sleeps (ext4_break_layouts on 6.1, ext4_wait_dax_page on 6.15+; fs/ext4/inode.c).
 public struct TaskWait: Codable, Sendable, Equatable {
     /// The function the task sleeps in; "0" when running or when the reader may not ptrace it.
     public var wchan: String
@@ -204,9 +204,9 @@ public struct TaskWait: Codable, Sendable, Equatable {
 
     public var observations: Observations {
         var result = Observations()
-        result["task.wchan"] = .text(wchan)
-        result["task.state"] = .text(state)
-        result["task.stack"] = stack.map { .list($0.map(ObservedValue.text)) } ?? .unavailable("stack not readable (needs root)")
+        result[.taskWchan] = .text(wchan)
+        result[.taskState] = .text(state)
+        result[.taskStack] = stack.map { .list($0.map(ObservedValue.text)) } ?? .unavailable("stack not readable (needs root)")
         return result
     }
 }

@@ -37,7 +37,7 @@ public enum SnapshotSource: String, CaseIterable, Codable, Sendable {
     case kernelPages = "kpage", vmstat, meminfo, status, task, sysfs
 
     /// Reading it walks the target's page tables (`walk_page_range` without a `pud_entry`), which
-    /// splits (zaps) 1 GiB device-dax PUD mappings and bumps `thp_split_pud` (reference §5.1).
+    /// splits (zaps) 1 GiB device-dax PUD mappings and bumps `thp_split_pud` (mm/pagewalk.c walk_pud_range).
     public var walksPageTables: Bool { [.pagemap, .smaps, .smapsRollup, .numaMaps].contains(self) }
 }
 
@@ -151,7 +151,7 @@ public struct Snapshot: Codable, Sendable, Equatable {
                     let (counters, refreshed) = try VMStat.read()
                     splitsBeforeWalks = counters["thp_split_pud"]
                     var result = VMStat.observations(counters)
-                    result["snapshot.vmstat_refreshed"] = .flag(refreshed)
+                    result[.snapshotVmstatRefreshed] = .flag(refreshed)
                     return result
                 })
             }
@@ -181,14 +181,14 @@ public struct Snapshot: Codable, Sendable, Equatable {
                 walks.append(source.rawValue)
                 readWalker(source, range: target.range ?? 0..<0)
             }
-            observations["snapshot.page_walks"] = .list(walks.map(ObservedValue.text))
+            observations[.snapshotPageWalks] = .list(walks.map(ObservedValue.text))
 
             if options.sources.contains(.kernelPages) { readKernelPages() }
 
             if let before = splitsBeforeWalks {
                 // thp_split_pud is an event counter (summed over CPUs on read), so no refresh is needed.
                 let after = walks.isEmpty ? before : (try? VMStat.read("/proc/vmstat", source: "vmstat"))?["thp_split_pud"]
-                observations["snapshot.walk_split_pud"] = after.map { .integer($0 - before) }
+                observations[.snapshotWalkSplitPUD] = after.map { .integer($0 - before) }
                     ?? .unavailable("could not re-read thp_split_pud after the walks")
             }
         }
@@ -250,7 +250,7 @@ public struct Snapshot: Codable, Sendable, Equatable {
                     let object = try DaxDeviceSysfs.read(device: device)
                     records.daxDevice = object
                     let result = DaxDeviceSysfs.observations(object)
-                    if node == nil, case .integer(let numa)? = result["sysfs.dax.numa_node"], numa >= 0 { node = Int(numa) }
+                    if node == nil, case .integer(let numa)? = result[.sysfsDaxNumaNode], numa >= 0 { node = Int(numa) }
                     return result
                 })
             }

@@ -154,7 +154,7 @@ public enum NodeSysfs {
     public static func observations(node: Int, meminfo: [String: ProcQuantity], vmstat: [String: Int64]) -> Observations {
         var result = MemInfo.observations(meminfo, prefix: "sysfs.node.meminfo")
         result.merge(VMStat.observations(vmstat, prefix: "sysfs.node.vmstat"))
-        result["sysfs.node.id"] = .integer(Int64(node))
+        result[.sysfsNodeID] = .integer(Int64(node))
         return result
     }
 }

@@ -18,14 +18,14 @@ public struct KnownFinding: Codable, Sendable, Equatable {
             eras: [.plainReferences, .devmapPins],
             rules: ["layout.waits-for-unmapped-busy", "layout.no-disassociate-warning"], withoutChange: nil,
             fixedBy: "fs/dax: return unmapped busy pages from dax_layout_busy_page_range() and dax_break_layout_final() at eviction (Alistair Popple, \"fs/dax: Fix ZONE_DEVICE page reference counts\", merged for 6.15)",
-            reference: "kernel-refcount.md §8 B1; docs/findings.md"),
+            reference: "docs/findings.md B1"),
         KnownFinding(
             id: "B5",
             title: "nr_memmap_pages counts deduplicated device-dax vmemmap at full size",
             eras: Era.allCases, rules: ["memmap.dedup-counted", "memmap.dedup-counted-1g"],
             withoutChange: KernelChange.vmemmapAccountingFix.id,
             fixedBy: "mm/sparse-vmemmap: Fix DAX vmemmap accounting with optimization (Muchun Song, 2026; Fixes: 15995a352474)",
-            reference: "kernel-refcount.md §8 B5"),
+            reference: "[7.2 mm/sparse-vmemmap.c section_nr_vmemmap_pages()]"),
     ]
 
     public static func matching(rule: String, profile: KernelProfile) -> KnownFinding? {

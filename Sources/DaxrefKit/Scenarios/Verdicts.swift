@@ -38,7 +38,7 @@ public enum Outcome: String, Codable, Sendable, CaseIterable {
 
 public struct ScenarioResult: Codable, Sendable {
     public var id: String
-    public var memory: MemoryClass
+    public var memory: MemoryFixture
     public var workload: Workload
     public var outcome: Outcome
     /// Why it was skipped or failed to run.
@@ -68,7 +68,7 @@ public enum VerdictEngine {
         }
         var result = ScenarioResult(
             id: scenario.id, memory: scenario.memory, workload: scenario.workload, outcome: outcome(of: checks),
-            reason: step.reason, durationMilliseconds: step.observations[StepKeys.stepDuration].flatMap(\.integerValue),
+            reason: step.reason, durationMilliseconds: step.observations[.stepDuration].flatMap(\.integerValue),
             checks: checks, evidence: evidence(of: step, predictions: predictions))
         switch step.status {
         case .skipped: result.outcome = .skip
@@ -165,12 +165,12 @@ public enum VerdictEngine {
     }
 
     static func locate(_ site: Site, in step: StepResult) -> Located {
-        func checkpoint(_ name: String) -> Checkpoint? { step.checkpoints.first { $0.name == name } }
-        func lookup(_ observations: Observations, _ key: ObservableKey, _ place: String) -> Located {
+        func checkpoint(_ name: CheckpointName) -> Checkpoint? { step.checkpoints.first { $0.name == name } }
+        func lookup(_ observations: Observations, _ key: Observable, _ place: String) -> Located {
             switch observations[key] {
             case .unavailable(let why)?: .unavailable(why)
             case .some(let value): .value(value)
-            case .none: .missing("\(key) not recorded \(place)")
+            case .none: .missing("\(key.rawValue) not recorded \(place)")
             }
         }
         switch site {
@@ -186,7 +186,7 @@ public enum VerdictEngine {
             case (.value(.integer(let before)), .value(.integer(let after))): return .value(.integer(after - before))
             case (.unavailable(let why), _), (_, .unavailable(let why)): return .unavailable(why)
             case (.missing(let why), _), (_, .missing(let why)): return .missing(why)
-            default: return .missing("\(key) is not a number")
+            default: return .missing("\(key.rawValue) is not a number")
             }
         case .everyCheckpoint(let key):
             var items: [ObservedValue] = []
@@ -237,8 +237,8 @@ public enum VerdictEngine {
         for checkpoint in step.checkpoints {
             var kept = Observations()
             for key in keys { if let value = checkpoint.observations[key] { kept[key] = value } }
-            if let wchan = checkpoint.observations[StepKeys.taskWchan] { kept[StepKeys.taskWchan] = wchan }
-            checkpoints[checkpoint.name] = kept
+            if let wchan = checkpoint.observations[.taskWchan] { kept[.taskWchan] = wchan }
+            checkpoints[checkpoint.name.rawValue] = kept
         }
         return ScenarioEvidence(status: step.status, observations: step.observations, checkpoints: checkpoints, samples: step.samples)
     }

@@ -151,3 +151,12 @@ public struct DaxMount: Codable, Sendable, Equatable {
         case statxProbe = "statx_probe"
     }
 }
+
+/// 4096 → "4k", 2 MiB → "2m", 1 GiB → "1g"; anything else in bytes. How aligns are named in
+/// fixture IDs and namespace descriptions.
+package func sizeLabel(_ bytes: Int) -> String {
+    for (shift, unit) in [(30, "g"), (20, "m"), (10, "k")] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        return String(bytes >> shift) + unit
+    }
+    return String(bytes)
+}

@@ -101,7 +101,7 @@ public struct NamespaceTarget: Codable, Sendable, Equatable, CustomStringConvert
     }
 
     public var description: String {
-        "\(mode.rawValue) align \(Backing.sizeLabel(Int(align))) map=\(map.rawValue)" + (size.map { " size \($0)" } ?? "")
+        "\(mode.rawValue) align \(sizeLabel(Int(align))) map=\(map.rawValue)" + (size.map { " size \($0)" } ?? "")
     }
 
     /// Why this target cannot be applied to `namespace`, or nil.

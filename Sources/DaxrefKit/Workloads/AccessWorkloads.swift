@@ -11,13 +11,13 @@ enum AccessWorkloads {
         do { refusal = try MappedMemory.privateMappingRefusal(request.backing, length: request.length) } catch {
             throw .memory(error)
         }
-        log.syscall("mmap", refusal.map { .failure($0) } ?? .success(0))
+        log.syscall(.mmap, refusal.map { .failure($0) } ?? .success(0))
     }
 
     /// One access at offset 0, fault.size from what became present, then every page.
     static func touch(_ memory: inout MappedMemory, write: Bool, log: inout StepLog) {
         let region = memory.region
-        log.checkpoint("before")
+        log.checkpoint(.before)
         if log.fault(MemoryAccess.touch(region.prefix(bytes: 1), stride: 1, write: write)) { return }
         measureFaultSize(region, backing: memory.backing, log: &log)
         if log.fault(MemoryAccess.touch(region, stride: systemPageSize, write: write)) { return }
@@ -25,7 +25,7 @@ enum AccessWorkloads {
             if log.fault(MemoryAccess.fill(region, seed: MemoryAccess.parentSeed)) { return }
             log.verification(MemoryAccess.verify(UnsafeRawBufferPointer(region), seed: MemoryAccess.parentSeed))
         }
-        log.checkpoint("touched")
+        log.checkpoint(.touched)
     }
 
     /// pagemap PM_PRESENT over the whole mapping, right after the first access. On a PUD-mapped
@@ -37,33 +37,33 @@ enum AccessWorkloads {
         let splitsBefore = watchSplits ? (try? VMStat.read())?.counters["thp_split_pud"] : nil
         let pagemap: PagemapRange
         do { pagemap = try Pagemap.read(pid: getpid(), range: start..<(start + UInt64(region.count))) } catch {
-            log[StepKeys.faultSize] = .unavailable(error.description)
+            log[.faultSize] = .unavailable(error.description)
             return
         }
         var size = Int64(pagemap.present) * Int64(pagemap.pageSize)
         if let splitsBefore, let splitsAfter = (try? VMStat.read())?.counters["thp_split_pud"] {
             let splits = splitsAfter - splitsBefore
-            log[StepKeys.faultWalkSplitPUD] = .integer(splits)
+            log[.faultWalkSplitPUD] = .integer(splits)
             if splits > 0 { size = max(size, splits << 30) }
         }
-        log[StepKeys.faultSize] = .integer(size)
+        log[.faultSize] = .integer(size)
     }
 
     static func dontNeed(_ memory: inout MappedMemory, log: inout StepLog) {
         let region = memory.region
         if log.fault(MemoryAccess.fill(region, seed: MemoryAccess.parentSeed)) { return }
-        log.checkpoint("touched")
+        log.checkpoint(.touched)
         let start = ContinuousClock.now
         let outcome = Result { () throws(Errno) in try VirtualMemory.advise(region.baseAddress!, length: region.count, .dontNeed) }
-        log.syscall("madvise", outcome.map { 0 }, duration: ContinuousClock.now - start)
-        log.checkpoint("advised")
+        log.syscall(.madvise, outcome.map { 0 }, duration: ContinuousClock.now - start)
+        log.checkpoint(.advised)
         let check = MemoryAccess.verify(UnsafeRawBufferPointer(region), seed: MemoryAccess.parentSeed)
-        if !log.fault(check) { log[StepKeys.dataRetained] = .flag(check.isIntact) }
+        if !log.fault(check) { log[.dataRetained] = .flag(check.isIntact) }
     }
 
     static func unmap(_ memory: inout MappedMemory, log: inout StepLog) {
         if log.fault(MemoryAccess.fill(memory.region, seed: MemoryAccess.parentSeed)) { return }
-        log.checkpoint("mapped")
+        log.checkpoint(.mapped)
         guard let mapping = memory.mapping.take() else { return }
         let start = ContinuousClock.now
         let outcome: Result<Int, Errno>
@@ -71,8 +71,8 @@ enum AccessWorkloads {
             try mapping.unmap()
             outcome = .success(0)
         } catch { outcome = .failure(error) }
-        log.syscall("munmap", outcome, duration: ContinuousClock.now - start)
+        log.syscall(.munmap, outcome, duration: ContinuousClock.now - start)
         log.mappingReleased()
-        log.checkpoint("unmapped")
+        log.checkpoint(.unmapped)
     }
 }

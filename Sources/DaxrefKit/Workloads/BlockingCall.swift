@@ -48,7 +48,7 @@ final class BlockingCall: Sendable {
 /// One watched call of a step: started on another thread, sampled if it blocks, released by the
 /// workload's own actions (`release(by:)` after each), and recorded by `finish`.
 struct WatchedCall {
-    let name: String
+    let name: Syscall
     private let call: BlockingCall
     private let releaseWait: Double
     private(set) var wasBlocked = false
@@ -58,7 +58,7 @@ struct WatchedCall {
     static let sampleCount = 3
     static let sampleInterval: useconds_t = 100_000
 
-    init(_ name: String, request: StepRequest, log: inout StepLog, _ body: @escaping @Sendable () throws(Errno) -> Int) {
+    init(_ name: Syscall, request: StepRequest, log: inout StepLog, _ body: @escaping @Sendable () throws(Errno) -> Int) {
         self.name = name
         releaseWait = request.releaseWait
         call = BlockingCall(body)
@@ -71,9 +71,9 @@ struct WatchedCall {
             let sample = log.sample(pid: pid, tid: call.tid)
             if first == nil, let wait = sample.wait, call.ending == nil { first = wait }
         }
-        // The task.* keys exactly as the observer defines them (StepKeys.task* name the same keys).
+        // The task.* keys exactly as the observer records them.
         for (key, value) in first?.observations.values ?? [:] { log[key] = value }
-        log.checkpoint("blocked", tid: call.tid)
+        log.checkpoint(.blocked, tid: call.tid)
     }
 
     var isRunning: Bool { call.ending == nil }
@@ -86,17 +86,17 @@ struct WatchedCall {
     }
 
     func finish(_ log: inout StepLog) {
-        log[StepKeys.stepBlocked] = .flag(wasBlocked)
+        log[.stepBlocked] = .flag(wasBlocked)
         if let ending = call.ending {
             log.syscall(name, ending.outcome, duration: ending.duration)
-            log[StepKeys.stepBlockedDuration] = .integer(StepLog.milliseconds(ending.duration))
-            log[StepKeys.stepTimedOut] = .flag(false)
+            log[.stepBlockedDuration] = .integer(StepLog.milliseconds(ending.duration))
+            log[.stepTimedOut] = .flag(false)
             // Blocked, then returned before any release action: it only needed more time.
-            if wasBlocked { log[StepKeys.stepReleasedBy] = .text(releasedBy ?? "itself") }
+            if wasBlocked { log[.stepReleasedBy] = .text(releasedBy ?? "itself") }
         } else {
-            log[StepKeys.syscallName] = .text(name)
-            log[StepKeys.stepTimedOut] = .flag(true)
-            log[StepKeys.stepReleasedBy] = .text("none")
+            log[.syscallName] = .text(name.rawValue)
+            log[.stepTimedOut] = .flag(true)
+            log[.stepReleasedBy] = .text("none")
             _ = log.sample(pid: getpid(), tid: call.tid)
             log.markTaskStuck()
         }

@@ -1,52 +1,6 @@
 import Foundation
 import SystemPackage
 
-/// `daxref drive`: every selected workload on every selected backing, each step in its own helper
-/// process. Reports what happened and what was observed; no model, no verdicts.
-public struct DrivePlan: Sendable {
-    public var backings: [Backing]
-    /// Requested backings that are not there, with why (reported as skipped steps).
-    public var missing: [(name: String, reason: String)]
-    public var workloads: [Workload]
-    /// The glob the workloads were selected with (applies to full step IDs too).
-    public var workloadGlob: String
-    public var blockTarget: BlockTarget?
-    public var length: Int
-    /// Seconds per step before the harness gives up on its helper.
-    public var stepTimeout: Double
-    public var blockWait: Double
-    public var releaseWait: Double
-    public var perPageLists: Bool
-
-    public init(
-        backings: [Backing], missing: [(name: String, reason: String)] = [], workloadGlob: String = "*",
-        blockTarget: BlockTarget?, length: Int = StepRequest.defaultLength, stepTimeout: Double = 120,
-        blockWait: Double = 1, releaseWait: Double = 5, perPageLists: Bool = false
-    ) {
-        self.perPageLists = perPageLists
-        self.backings = backings
-        self.missing = missing
-        self.workloads = Workload.allCases.filter { $0.requirement != .spareNamespace }  // NamespaceSteps runs those
-        self.workloadGlob = workloadGlob
-        self.blockTarget = blockTarget
-        self.length = length
-        self.stepTimeout = stepTimeout
-        self.blockWait = blockWait
-        self.releaseWait = releaseWait
-    }
-
-    /// The steps this plan runs, in order: backings as given, workloads in declaration order.
-    public var requests: [StepRequest] {
-        backings.flatMap { backing in
-            workloads.filter { $0.matches(workloadGlob, backingID: backing.id) }.map {
-                StepRequest(
-                    backing: backing, workload: $0, length: length, blockTarget: blockTarget, blockWait: blockWait,
-                    releaseWait: releaseWait, perPageLists: perPageLists)
-            }
-        }
-    }
-}
-
 /// What `daxref drive --json` writes.
 public struct DriveReport: Codable, Sendable {
     public static let currentSchemaVersion = 2
@@ -62,67 +16,72 @@ public struct DriveReport: Codable, Sendable {
     }
 }
 
+/// `daxref drive`: every selected workload on every selected backing, each step in its own helper
+/// process. Reports what happened and what was observed; no model, no verdicts.
 public enum Drive {
-    /// The names `--backing` takes, and the backing IDs they select.
-    public static let backingNames: [(name: String, id: String)] = [
-        ("devdax4k", "devdax.4k"), ("devdax2m", "devdax.2m"), ("devdax1g", "devdax.1g"), ("ext4", "fsdax.ext4"),
-        ("xfs", "fsdax.xfs"), ("anon", "anon.private"), ("pagecache", "pagecache.tmpfs"),
-    ]
+    /// The names `--backing` takes: every fixture a step maps, by its `name`.
+    public static let backingNames: [String] = MemoryFixture.allCases.compactMap(\.name)
 
     /// Device memory from the inventory (the first devdax device of each align, fsdax mounts of
-    /// ext4 and xfs whose DAX is not known to be off), then the two controls.
+    /// ext4 and xfs whose DAX is not known to be off), then the two controls. A device whose align
+    /// no fixture has is left out.
     public static func availableBackings(_ inventory: Inventory) -> [Backing] {
         var backings: [Backing] = []
-        var seen = Set<String>()
+        var seen = Set<MemoryFixture>()
         let devices = inventory.daxDevices.filter { $0.mode == .devdax && $0.enabled && $0.path != nil }.sorted { $0.chardev < $1.chardev }
         for device in devices.sorted(by: { $0.align < $1.align }) {
-            let backing = Backing.deviceDax(path: device.path!, align: Int(device.align))
-            if seen.insert(backing.id).inserted { backings.append(backing) }
+            guard let align = DeviceAlign(rawValue: Int(device.align)) else { continue }
+            let backing = Backing.deviceDax(path: device.path!, align: align)
+            if seen.insert(backing.fixture).inserted { backings.append(backing) }
         }
-        for mount in inventory.daxMounts.sorted(by: { $0.mountpoint < $1.mountpoint })
-        where ["ext4", "xfs"].contains(mount.fstype) && mount.statxDax != false {
-            let backing = Backing.fsdax(mountpoint: mount.mountpoint, fstype: mount.fstype)
-            if seen.insert(backing.id).inserted { backings.append(backing) }
+        for mount in inventory.daxMounts.sorted(by: { $0.mountpoint < $1.mountpoint }) where mount.statxDax != false {
+            guard let filesystem = DAXFilesystem(rawValue: mount.fstype) else { continue }
+            let backing = Backing.fsdax(mountpoint: mount.mountpoint, filesystem: filesystem)
+            if seen.insert(backing.fixture).inserted { backings.append(backing) }
         }
         return backings + [.anonymous, .pageCache()]
     }
 
-    /// Resolves `--backing` names (comma-separated or repeated; `all`) against what is available.
-    public static func select(_ names: [String], from available: [Backing]) throws(DriveError) -> (backings: [Backing], missing: [(name: String, reason: String)]) {
+    /// Resolves `--backing` names (comma-separated or repeated; `all`) against what is available:
+    /// the backings to use, and the fixtures named that are not here.
+    public static func select(_ names: [String], from available: [Backing]) throws(DriveError) -> (backings: [Backing], missing: [MemoryFixture]) {
         let requested = names.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
         if requested.isEmpty || requested.contains("all") { return (available, []) }
         var backings: [Backing] = []
-        var missing: [(name: String, reason: String)] = []
+        var missing: [MemoryFixture] = []
         for name in requested {
-            guard let id = backingNames.first(where: { $0.name == name })?.id else {
-                throw .unknownBacking(name, known: backingNames.map(\.name) + ["all"])
+            guard let fixture = MemoryFixture.allCases.first(where: { $0.name == name }) else {
+                throw .unknownBacking(name, known: backingNames + ["all"])
             }
-            if let backing = available.first(where: { $0.id == id }) {
+            if let backing = available.first(where: { $0.fixture == fixture }) {
                 if !backings.contains(backing) { backings.append(backing) }
-            } else {
-                missing.append((id, "not provisioned here (see `daxref inventory`)"))
+            } else if !missing.contains(fixture) {
+                missing.append(fixture)
             }
         }
         return (backings, missing)
     }
 
-    /// Runs every step of `plan`, each in a helper: `executable drive --run-step <json>`.
-    /// `progress` sees each result as it comes.
-    public static func run(_ plan: DrivePlan, executable: String, progress: (StepResult) -> Void) -> DriveReport {
-        var steps: [StepResult] = []
-        for (name, reason) in plan.missing {
-            for workload in plan.workloads where workload.matches(plan.workloadGlob, backingID: name) {
-                let result = StepResult(id: name + "." + workload.rawValue, backing: name, workload: workload, status: .skipped, reason: reason)
-                steps.append(result)
-                progress(result)
-            }
+    /// The steps `drive` runs: every workload a helper runs (namespace ones are `NamespaceSteps`')
+    /// matching `glob`, on each fixture named but missing (they are reported skipped), then on each
+    /// backing.
+    public static func scenarios(on fixtures: [MemoryFixture], matching glob: String) -> [Scenario] {
+        fixtures.flatMap { fixture in
+            Workload.allCases.filter { !$0.variant.reconfiguresNamespace && $0.matches(glob, backingID: fixture.rawValue) }
+                .map { Scenario(memory: fixture, workload: $0) }
         }
-        for request in plan.requests {
+    }
+
+    /// Runs `scenarios` with `plan`, each step in a helper (`executable drive --run-step <json>`);
+    /// `progress` sees each result as it comes.
+    public static func run(_ scenarios: [Scenario], plan: StepPlan, executable: String, progress: (StepResult) -> Void) -> DriveReport {
+        var steps: [StepResult] = []
+        for scenario in scenarios {
             let result: StepResult
-            if let reason = request.workload.skipReason(on: request.backing, blockTarget: request.blockTarget) {
-                result = .skipped(request.workload, on: request.backing, because: reason)
-            } else {
-                result = runStep(request, executable: executable, timeout: plan.stepTimeout)
+            switch plan.step(for: scenario) {
+            case .helper(let request): result = runStep(request, executable: executable, timeout: plan.stepTimeout)
+            case .skip(let reason): result = .skipped(scenario, because: reason)
+            case .namespace: result = .skipped(scenario, because: "reconfigures a spare namespace: drive --namespace-steps runs it")
             }
             steps.append(result)
             progress(result)
@@ -165,12 +124,12 @@ public enum Drive {
         case .signaled(let signal) where !outcome.timedOut:
             result.status = .crashed
             result.reason = "helper killed by signal \(signal)" + (lastWords.isEmpty ? "" : ": \(lastWords)")
-            result.observations[StepKeys.faultSignal] = .integer(Int64(signal))
+            result.observations[.faultSignal] = .integer(Int64(signal))
         case .exited(let code) where !outcome.timedOut:
             result.reason = "helper exited \(code) without a result" + (lastWords.isEmpty ? "" : ": \(lastWords)")
         default:
             result.status = .timedOut
-            result.observations[StepKeys.stepTimedOut] = .flag(true)
+            result.observations[.stepTimedOut] = .flag(true)
             result.reason = "no result within \(Int(timeout)) s" + (outcome.abandoned ? "; the helper could not be killed (D state) and was left behind" : "; helper killed")
             // Where it was stuck: the first task sleeping somewhere (wchan, state, kernel stack).
             let waits = outcome.samples.compactMap(\.wait)
@@ -188,7 +147,7 @@ public enum Drive {
         after outcome: HelperProcess.Outcome, into result: inout StepResult,
         tracefs injected: (any TracefsAccess)? = nil, isAlive: (Int32) -> Bool = KprobeSession.processIsAlive
     ) {
-        guard result.workload.requirement == .kprobes, StepRunner.parseResult(fromOutput: outcome.stdout) == nil else { return }
+        guard result.workload.variant.requirement == .kprobes, StepRunner.parseResult(fromOutput: outcome.stdout) == nil else { return }
         let tracefs: any TracefsAccess
         if let injected {
             tracefs = injected
@@ -196,10 +155,10 @@ public enum Drive {
             guard case .success(let real) = Tracefs.availableForKprobes() else { return }
             tracefs = real
         }
-        result.observations["kprobe.swept"] = .list(KprobeSession.sweepStale(tracefs: tracefs, isAlive: isAlive).map { .text($0) })
+        result.observations[.kprobeSwept] = .list(KprobeSession.sweepStale(tracefs: tracefs, isAlive: isAlive).map { .text($0) })
         let remaining = ((try? tracefs.read("kprobe_events")) ?? "").split(separator: "\n")
             .filter { KprobeSession.group(ofDefinition: $0)?.hasPrefix(KprobeSession.groupPrefix) == true }
-        result.observations["kprobe.probes_remaining"] = .integer(Int64(remaining.count))
+        result.observations[.kprobeProbesRemaining] = .integer(Int64(remaining.count))
     }
 }
 

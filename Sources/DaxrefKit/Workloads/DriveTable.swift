@@ -15,8 +15,8 @@ extension DriveReport {
 
     /// `io_uring_register EOPNOTSUPP`, `ftruncate ok`, or empty for steps without a main syscall.
     static func syscallCell(_ step: StepResult) -> String {
-        guard case .text(let name)? = step.observations[StepKeys.syscallName] else { return "" }
-        switch step.observations[StepKeys.syscallErrno] {
+        guard case .text(let name)? = step.observations[.syscallName] else { return "" }
+        switch step.observations[.syscallErrno] {
         case .integer(0)?: return name + " ok"
         case .integer(let errno)?: return name + " " + Errno(rawValue: Int32(truncatingIfNeeded: errno)).symbolicName
         default: return name + " (no return)"
@@ -24,28 +24,28 @@ extension DriveReport {
     }
 
     static func durationCell(_ step: StepResult) -> String {
-        if case .integer(let ms)? = step.observations[StepKeys.stepDuration] { return String(ms) }
+        if case .integer(let ms)? = step.observations[.stepDuration] { return String(ms) }
         return ""
     }
 
     static func observedCell(_ step: StepResult) -> String {
         let o = step.observations
         var parts: [String] = []
-        if case .integer(let size)? = o[StepKeys.faultSize] { parts.append("fault=" + compactBytes(size)) }
-        if case .integer(let signal)? = o[StepKeys.faultSignal] { parts.append("signal=\(signal)") }
-        if case .integer(let signal)? = o[StepKeys.childFaultSignal] { parts.append("child-signal=\(signal)") }
-        if case .integer(let held)? = o[StepKeys.pipeHeld] { parts.append("held=" + compactBytes(held)) }
-        if case .flag(true)? = o[StepKeys.stepBlocked] {
+        if case .integer(let size)? = o[.faultSize] { parts.append("fault=" + compactBytes(size)) }
+        if case .integer(let signal)? = o[.faultSignal] { parts.append("signal=\(signal)") }
+        if case .integer(let signal)? = o[.childFaultSignal] { parts.append("child-signal=\(signal)") }
+        if case .integer(let held)? = o[.pipeHeld] { parts.append("held=" + compactBytes(held)) }
+        if case .flag(true)? = o[.stepBlocked] {
             var blocked = "BLOCKED"
-            if case .integer(let ms)? = o[StepKeys.stepBlockedDuration] { blocked += " \(ms)ms" }
-            if case .text(let wchan)? = o[StepKeys.taskWchan] { blocked += " wchan=\(wchan)" }
-            if case .text(let state)? = o[StepKeys.taskState] { blocked += " state=\(state)" }
-            if case .text(let by)? = o[StepKeys.stepReleasedBy] { blocked += " released-by=\(by)" }
+            if case .integer(let ms)? = o[.stepBlockedDuration] { blocked += " \(ms)ms" }
+            if case .text(let wchan)? = o[.taskWchan] { blocked += " wchan=\(wchan)" }
+            if case .text(let state)? = o[.taskState] { blocked += " state=\(state)" }
+            if case .text(let by)? = o[.stepReleasedBy] { blocked += " released-by=\(by)" }
             parts.append(blocked)
-        } else if case .flag(false)? = o[StepKeys.stepBlocked] {
+        } else if case .flag(false)? = o[.stepBlocked] {
             parts.append("not-blocked")
         }
-        if case .flag(true)? = o[StepKeys.stepTimedOut] { parts.append("TIMED-OUT") }
+        if case .flag(true)? = o[.stepTimedOut] { parts.append("TIMED-OUT") }
         // refcount-timeline: the counts the kernel showed, `-` where a moment did not happen.
         let moments = TimelineWorkload.Moment.allCases.compactMap { moment -> String? in
             switch o[KprobeObservations.refcountKey(moment.rawValue)] {
@@ -55,8 +55,8 @@ extension DriveReport {
             }
         }
         if !moments.isEmpty { parts.append("refcount " + moments.joined(separator: " ")) }
-        if case .integer(let remaining)? = o["kprobe.probes_remaining"], remaining != 0 { parts.append("PROBES-LEFT=\(remaining)") }
-        for (key, label) in [(StepKeys.dataVerified, "verified"), (StepKeys.dataChildWriteVisible, "child-write-visible"), (StepKeys.dataRetained, "retained")] {
+        if case .integer(let remaining)? = o[.kprobeProbesRemaining], remaining != 0 { parts.append("PROBES-LEFT=\(remaining)") }
+        for (key, label) in [(Observable.dataVerified, "verified"), (Observable.dataChildWriteVisible, "child-write-visible"), (Observable.dataRetained, "retained")] {
             if case .flag(let value)? = o[key] { parts.append("\(label)=\(value ? "yes" : "NO")") }
         }
         if step.helperAbandoned { parts.append("helper-abandoned") }

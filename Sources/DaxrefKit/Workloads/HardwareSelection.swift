@@ -17,6 +17,8 @@ public enum SelectionError: Error, Sendable, Equatable, CustomStringConvertible 
     /// The path exists but is the wrong kind of file.
     case wrongKind(option: String, path: String, expected: String, found: String)
     case notDeviceDax(path: String, known: [String])
+    /// A device-dax device whose align no fixture has (the kernel maps only 4 KiB, 2 MiB and 1 GiB).
+    case unsupportedAlign(path: String, align: UInt64)
     case systemRAM(path: String, device: String)
     case inUse(option: String, path: String, holders: [DeviceHolder])
     case notDAXFilesystem(path: String, mountpoint: String, fstype: String)
@@ -47,6 +49,8 @@ public enum SelectionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .notDeviceDax(let path, let known):
             "--devdax \(path): not a device-dax device in devdax mode here"
                 + (known.isEmpty ? " (daxctl list shows none)" : "; devdax devices: \(known.map { "/dev/" + $0 }.joined(separator: ", "))")
+        case .unsupportedAlign(let path, let align):
+            "--devdax \(path): align \(align); daxref has scenarios for \(DeviceAlign.allCases.map(\.label).joined(separator: ", "))"
         case .systemRAM(let path, let device):
             "--devdax \(path): \(device) is online as system-ram (kmem); `daxctl reconfigure-device --mode=devdax \(device)` returns it"
         case .inUse(let option, let path, let holders):
@@ -140,8 +144,6 @@ public enum BlockTargetSource: Sendable, Equatable {
 /// The one device-safety policy: every path that names memory or a disk for daxref to use (flags,
 /// environment, VM provisioning) goes through here before any work starts.
 public enum Selection {
-    /// The file systems whose DAX daxref exercises.
-    public static let fsdaxFilesystems: Set = ["ext4", "xfs"]
     /// File systems with no block device under them: O_DIRECT there does not reach a disk.
     static let blocklessFilesystems: Set = [
         "tmpfs", "ramfs", "devtmpfs", "proc", "sysfs", "overlay", "9p", "nfs", "nfs4", "cifs", "smb3", "fuse",
@@ -186,7 +188,8 @@ public enum Selection {
             throw .systemRAM(path: path, device: name)
         }
         guard holders.isEmpty else { throw .inUse(option: "--devdax", path: path, holders: holders) }
-        return .deviceDax(path: "/dev/" + name, align: Int(device.align))
+        guard let align = DeviceAlign(rawValue: Int(device.align)) else { throw .unsupportedAlign(path: path, align: device.align) }
+        return .deviceDax(path: "/dev/" + name, align: align)
     }
 
     /// A directory on ext4 or xfs whose new files get STATX_ATTR_DAX.
@@ -195,12 +198,12 @@ public enum Selection {
         guard let mount = mount(containing: real, in: probe.mounts()) else {
             throw .noDAX(path: path, mountpoint: "?", fstype: "?", reason: "no mount in /proc/mounts contains it")
         }
-        guard fsdaxFilesystems.contains(mount.fstype) else {
+        guard let filesystem = DAXFilesystem(rawValue: mount.fstype) else {
             throw .notDAXFilesystem(path: path, mountpoint: mount.mountpoint, fstype: mount.fstype)
         }
         switch probe.scratchFileIsDAX(in: path) {
         case .failure(let errno): throw .scratchFailed(path: path, errno)
-        case .success(true): return .fsdax(mountpoint: real, fstype: mount.fstype)
+        case .success(true): return .fsdax(mountpoint: real, filesystem: filesystem)
         case .success(nil):
             throw .noDAX(path: path, mountpoint: mount.mountpoint, fstype: mount.fstype, reason: "this kernel does not report STATX_ATTR_DAX (before 5.8)")
         case .success(false):

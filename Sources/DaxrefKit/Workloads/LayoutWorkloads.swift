@@ -10,15 +10,24 @@ import Glibc
 /// munmap) and the time it stayed blocked is measured. A change that never returns is reported and
 /// left behind (it may sleep uninterruptibly); the helper process then ends without cleaning up.
 enum LayoutWorkloads {
-    enum Change: String {
+    enum Change {
         /// ftruncate(fd, 0).
-        case truncate = "ftruncate"
+        case truncate
         /// fallocate(PUNCH_HOLE|KEEP_SIZE) over the whole file.
-        case punchHole = "fallocate"
+        case punchHole
         /// The last unlink of a closed file: evicts the inode.
         case unlink
         /// The last close of an unlinked file: evicts the inode (in the closing task's task_work).
         case close
+
+        var syscall: Syscall {
+            switch self {
+            case .truncate: .ftruncate
+            case .punchHole: .fallocate
+            case .unlink: .unlink
+            case .close: .close
+            }
+        }
     }
 
     enum Hold {
@@ -55,7 +64,7 @@ enum LayoutWorkloads {
                 }
             }
         case .unlink:
-            do { try memory.file?.close(); log.secondarySyscall("close", .success(0)) } catch { log.secondarySyscall("close", .failure(error)) }
+            do { try memory.file?.close(); log.secondarySyscall(.close, .success(0)) } catch { log.secondarySyscall(.close, .failure(error)) }
             guard let path = memory.file?.takeUnlink() else { throw .unavailable("no file") }
             body = { () throws(Errno) in
                 try unlinkFile(path)
@@ -65,15 +74,15 @@ enum LayoutWorkloads {
             guard let path = memory.file?.takeUnlink(), let descriptor = memory.file?.takeDescriptor() else {
                 throw .unavailable("no open file")
             }
-            do { try unlinkFile(path); log.secondarySyscall("unlink", .success(0)) } catch { log.secondarySyscall("unlink", .failure(error)) }
+            do { try unlinkFile(path); log.secondarySyscall(.unlink, .success(0)) } catch { log.secondarySyscall(.unlink, .failure(error)) }
             body = { () throws(Errno) in
                 try withTypedErrno { try descriptor.close() }
                 return 0
             }
         }
-        log.checkpoint("before")
+        log.checkpoint(.before)
 
-        var watch = WatchedCall(change.rawValue, request: request, log: &log, body)
+        var watch = WatchedCall(change.syscall, request: request, log: &log, body)
         var drained = false
         if watch.isRunning, held > 0 {
             try ReferenceWorkloads.drain(pipe, held: held, log: &log)
@@ -88,15 +97,15 @@ enum LayoutWorkloads {
         if watch.isRunning { return }
         // The pipe still holds what was spliced before the change: does it still read as the data?
         if !drained { try ReferenceWorkloads.drain(pipe, held: held, log: &log) }
-        log.checkpoint("after")
+        log.checkpoint(.after)
     }
 
     private static func unmap(_ memory: inout MappedMemory, log: inout StepLog) {
         guard let mapping = memory.mapping.take() else { return }
         do {
             try mapping.unmap()
-            log.secondarySyscall("munmap", .success(0))
-        } catch { log.secondarySyscall("munmap", .failure(error)) }
+            log.secondarySyscall(.munmap, .success(0))
+        } catch { log.secondarySyscall(.munmap, .failure(error)) }
         log.mappingReleased()
     }
 }

@@ -14,26 +14,26 @@ enum ReferenceWorkloads {
     static func fork(_ memory: inout MappedMemory, log: inout StepLog) throws(WorkloadError) {
         let transfer = transferRange(memory, &log)
         if log.fault(MemoryAccess.fill(transfer, seed: MemoryAccess.parentSeed)) { return }
-        log.checkpoint("before")
+        log.checkpoint(.before)
         var child: ForkedChild
         do {
             child = try ForkedChild(region: transfer, verify: MemoryAccess.parentSeed, fill: MemoryAccess.childSeed, holdUntilReleased: false)
         } catch {
-            log.syscall("fork", .failure(error))
+            log.syscall(.fork, .failure(error))
             return
         }
-        log.syscall("fork", .success(0))
+        log.syscall(.fork, .success(0))
         guard let report = child.awaitReport(seconds: childTimeout) else {
             throw .unavailable("the forked child sent no report within \(Int(childTimeout)) s")
         }
         let seen = MemoryAccess.Outcome(report.verified)
         let written = MemoryAccess.Outcome(report.filled)
-        log.fault(seen.fault == nil ? written : seen, signal: StepKeys.childFaultSignal, offset: "child.fault.offset")
-        log[StepKeys.dataVerified] = .flag(seen.isIntact)
+        log.fault(seen.fault == nil ? written : seen, signal: Observable.childFaultSignal, offset: .childFaultOffset)
+        log[.dataVerified] = .flag(seen.isIntact)
         _ = child.releaseAndReap(seconds: childTimeout)
-        log.checkpoint("child-exited")
+        log.checkpoint(.childExited)
         let parentView = MemoryAccess.verify(UnsafeRawBufferPointer(transfer), seed: MemoryAccess.childSeed)
-        if !log.fault(parentView) { log[StepKeys.dataChildWriteVisible] = .flag(parentView.isIntact) }
+        if !log.fault(parentView) { log[.dataChildWriteVisible] = .flag(parentView.isIntact) }
     }
 
     /// The parent reads, with process_vm_readv, the pages of a child that has them mapped (the
@@ -47,18 +47,18 @@ enum ReferenceWorkloads {
         guard let report = child.awaitReport(seconds: childTimeout) else {
             throw .unavailable("the forked child sent no report within \(Int(childTimeout)) s")
         }
-        log.fault(MemoryAccess.Outcome(report.verified), signal: StepKeys.childFaultSignal, offset: "child.fault.offset")
-        log.checkpoint("child-mapped")
+        log.fault(MemoryAccess.Outcome(report.verified), signal: Observable.childFaultSignal, offset: .childFaultOffset)
+        log.checkpoint(.childMapped)
         let staging = try stagingBuffer(transfer.count)
         let start = ContinuousClock.now
         let outcome = Result { () throws(Errno) in
             try ProcessMemory.read(from: child.pid, remote: UnsafeRawBufferPointer(transfer), into: staging.bytes)
         }
-        log.syscall("process_vm_readv", outcome, duration: ContinuousClock.now - start)
+        log.syscall(.processVMReadv, outcome, duration: ContinuousClock.now - start)
         if case .success(let count) = outcome {
             let check = MemoryAccess.verify(UnsafeRawBufferPointer(staging.bytes.prefix(bytes: count)), seed: MemoryAccess.parentSeed)
             log.verification(check)
-            if count < transfer.count { log[StepKeys.dataVerified] = .flag(false) }
+            if count < transfer.count { log[.dataVerified] = .flag(false) }
         }
         _ = child.releaseAndReap(seconds: childTimeout)
     }
@@ -69,46 +69,46 @@ enum ReferenceWorkloads {
         if log.fault(MemoryAccess.fill(transfer, seed: MemoryAccess.parentSeed)) { return }
         let pipe = try WorkloadError.setup("pipe") { () throws(Errno) in try OwnedPipe() }
         let held = spliceAll(UnsafeRawBufferPointer(transfer), into: pipe, log: &log, primary: true)
-        log.checkpoint("held")
+        log.checkpoint(.held)
         if let mapping = memory.mapping.take() {
             do {
                 try mapping.unmap()
-                log.secondarySyscall("munmap", .success(0))
-            } catch { log.secondarySyscall("munmap", .failure(error)) }
+                log.secondarySyscall(.munmap, .success(0))
+            } catch { log.secondarySyscall(.munmap, .failure(error)) }
             log.mappingReleased()
         }
-        log.checkpoint("held-unmapped")
+        log.checkpoint(.heldUnmapped)
         try drain(pipe, held: held, log: &log)
-        log.checkpoint("drained")
+        log.checkpoint(.drained)
     }
 
     /// IORING_REGISTER_BUFFERS (FOLL_LONGTERM) and unregister, each timed.
     static func ioUringRegister(_ memory: inout MappedMemory, log: inout StepLog) {
         let transfer = transferRange(memory, &log)
         if log.fault(MemoryAccess.fill(transfer, seed: MemoryAccess.parentSeed)) { return }
-        log.checkpoint("before")
+        log.checkpoint(.before)
         let start = ContinuousClock.now
         var pin: IoUringBufferPin
         do {
             pin = try IoUringBufferPin(registering: transfer)
         } catch {
             switch error {
-            case .setup(let errno): log.syscall("io_uring_setup", .failure(errno))
-            case .register(let errno): log.syscall("io_uring_register", .failure(errno), duration: ContinuousClock.now - start)
+            case .setup(let errno): log.syscall(.ioUringSetup, .failure(errno))
+            case .register(let errno): log.syscall(.ioUringRegister, .failure(errno), duration: ContinuousClock.now - start)
             }
-            log.checkpoint("refused")
+            log.checkpoint(.refused)
             return
         }
-        log.syscall("io_uring_register", .success(0), duration: ContinuousClock.now - start)
-        log.checkpoint("pinned")
+        log.syscall(.ioUringRegister, .success(0), duration: ContinuousClock.now - start)
+        log.checkpoint(.pinned)
         let unpinStart = ContinuousClock.now
         let unpinned: Result<Int, Errno>
         do {
             try pin.unregister()
             unpinned = .success(0)
         } catch { unpinned = .failure(error) }
-        log.secondarySyscall("io_uring_unregister", unpinned, duration: ContinuousClock.now - unpinStart)
-        log.checkpoint("unpinned")
+        log.secondarySyscall(.ioUringUnregister, unpinned, duration: ContinuousClock.now - unpinStart)
+        log.checkpoint(.unpinned)
         log.verification(MemoryAccess.verify(UnsafeRawBufferPointer(transfer), seed: MemoryAccess.parentSeed))
     }
 
@@ -125,30 +125,30 @@ enum ReferenceWorkloads {
             _ = try WorkloadError.setup("O_DIRECT pwrite to \(blockTarget.path)") { () throws(Errno) in
                 try target.write(UnsafeRawBufferPointer(staging.bytes.prefix(bytes: transfer.count)))
             }
-            log.checkpoint("before")
+            log.checkpoint(.before)
             let start = ContinuousClock.now
             let outcome = Result { () throws(Errno) in try target.read(into: transfer) }
-            log.syscall("pread", outcome, duration: ContinuousClock.now - start)
+            log.syscall(.pread, outcome, duration: ContinuousClock.now - start)
             if case .success(let count) = outcome {
                 log.verification(MemoryAccess.verify(UnsafeRawBufferPointer(transfer.prefix(bytes: count)), seed: MemoryAccess.deviceSeed))
-                if count < transfer.count { log[StepKeys.dataVerified] = .flag(false) }
+                if count < transfer.count { log[.dataVerified] = .flag(false) }
             }
-            log.checkpoint("after")
+            log.checkpoint(.after)
         } else {
             if log.fault(MemoryAccess.fill(transfer, seed: MemoryAccess.parentSeed)) { return }
-            log.checkpoint("before")
+            log.checkpoint(.before)
             let start = ContinuousClock.now
             let outcome = Result { () throws(Errno) in try target.write(UnsafeRawBufferPointer(transfer)) }
-            log.syscall("pwrite", outcome, duration: ContinuousClock.now - start)
+            log.syscall(.pwrite, outcome, duration: ContinuousClock.now - start)
             // Before the read-back: its own O_DIRECT pins the staging buffer, which is not under test.
-            log.checkpoint("after")
+            log.checkpoint(.after)
             if case .success(let count) = outcome {
                 let readBack = staging.bytes.prefix(bytes: transfer.count)
                 _ = try WorkloadError.setup("O_DIRECT pread of \(blockTarget.path)") { () throws(Errno) in
                     try target.read(into: readBack)
                 }
                 log.verification(MemoryAccess.verify(UnsafeRawBufferPointer(readBack.prefix(bytes: count)), seed: MemoryAccess.parentSeed))
-                if count < transfer.count { log[StepKeys.dataVerified] = .flag(false) }
+                if count < transfer.count { log[.dataVerified] = .flag(false) }
             }
         }
     }
@@ -157,7 +157,7 @@ enum ReferenceWorkloads {
 
     static func transferRange(_ memory: borrowing MappedMemory, _ log: inout StepLog) -> UnsafeMutableRawBufferPointer {
         let transfer = memory.region.prefix(bytes: StepRequest.transferLimit)
-        log[StepKeys.memoryTransfer] = .integer(Int64(transfer.count))
+        log[.memoryTransfer] = .integer(Int64(transfer.count))
         return transfer
     }
 
@@ -173,13 +173,13 @@ enum ReferenceWorkloads {
     static func spliceAll(_ range: UnsafeRawBufferPointer, into pipe: borrowing OwnedPipe, log: inout StepLog, primary: Bool) -> Int {
         // Above /proc/sys/fs/pipe-max-size only with CAP_SYS_RESOURCE; without it, the maximum.
         do {
-            log[StepKeys.pipeCapacity] = .integer(Int64(try pipe.setCapacity(range.count)))
+            log[.pipeCapacity] = .integer(Int64(try pipe.setCapacity(range.count)))
         } catch {
             let maximum = ((try? SystemFile.readAttribute("/proc/sys/fs/pipe-max-size")) ?? nil).flatMap { Int($0) }
             if error == .notPermitted, let maximum, let capacity = try? pipe.setCapacity(min(maximum, range.count)) {
-                log[StepKeys.pipeCapacity] = .integer(Int64(capacity))
+                log[.pipeCapacity] = .integer(Int64(capacity))
             } else {
-                log.secondarySyscall("fcntl_setpipe_sz", .failure(error))
+                log.secondarySyscall(.fcntlSetPipeSize, .failure(error))
             }
         }
         var held = 0
@@ -198,11 +198,11 @@ enum ReferenceWorkloads {
         }
         let outcome: Result<Int, Errno> = failure.map { .failure($0) } ?? .success(held)
         if primary {
-            log.syscall("vmsplice", outcome, duration: ContinuousClock.now - start)
+            log.syscall(.vmsplice, outcome, duration: ContinuousClock.now - start)
         } else {
-            log.secondarySyscall("vmsplice", outcome, duration: ContinuousClock.now - start)
+            log.secondarySyscall(.vmsplice, outcome, duration: ContinuousClock.now - start)
         }
-        log[StepKeys.pipeHeld] = .integer(Int64(held))
+        log[.pipeHeld] = .integer(Int64(held))
         return held
     }
 
@@ -219,9 +219,9 @@ enum ReferenceWorkloads {
             else { break }
             drained += count
         }
-        log[StepKeys.pipeDrained] = .integer(Int64(drained))
+        log[.pipeDrained] = .integer(Int64(drained))
         log.verification(MemoryAccess.verify(UnsafeRawBufferPointer(staging.bytes.prefix(bytes: drained)), seed: MemoryAccess.parentSeed))
-        if drained < held { log[StepKeys.dataVerified] = .flag(false) }
+        if drained < held { log[.dataVerified] = .flag(false) }
     }
 }
 

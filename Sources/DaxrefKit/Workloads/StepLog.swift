@@ -10,6 +10,24 @@ public enum FaultInjection {
     public static let killAtVariable = "DAXREF_TEST_KILL_AT"
 }
 
+/// The syscalls steps record by name: the main one as `syscall.name` with `syscall.errno` and
+/// `syscall.result`, the others as `syscall.<name>.errno` / `.result` / `.duration.us`.
+public enum Syscall: String, CaseIterable, Sendable {
+    case mmap, madvise, munmap, fork, vmsplice, ftruncate, fallocate, unlink, close, read, pread, pwrite
+    case processVMReadv = "process_vm_readv"
+    case ioUringSetup = "io_uring_setup"
+    case ioUringRegister = "io_uring_register"
+    case ioUringUnregister = "io_uring_unregister"
+    /// fcntl(F_SETPIPE_SZ).
+    case fcntlSetPipeSize = "fcntl_setpipe_sz"
+
+    /// Its keys as a secondary syscall of a step.
+    public var errnoKey: ObservableKey { ObservableFamily.secondarySyscallErrno.key(rawValue) }
+    public var resultKey: ObservableKey { ObservableFamily.secondarySyscallResult.key(rawValue) }
+    public var durationKey: ObservableKey { ObservableFamily.secondarySyscallDuration.key(rawValue) }
+    public var keys: [ObservableKey] { [errnoKey, resultKey, durationKey] }
+}
+
 /// What a running step records: its own observations, observer checkpoints and task samples.
 /// Checkpoints are O's `Snapshot`s of this process's view of the mapping, plus the kernel log since
 /// the previous checkpoint.
@@ -32,11 +50,11 @@ struct StepLog: ~Copyable {
         let device = backing.kind == .devdax ? backing.path.map { FilePath($0).lastComponent?.string ?? $0 } : nil
         target = SnapshotTarget(pid: getpid(), range: range, daxDevice: device)
         // A page walk splits 1 GiB PUD mappings; a checkpoint must not change what it looks at.
-        options = backing.alignment >= 1 << 30 ? .withoutPageWalks : .everything
+        options = backing.fixture.pageWalksSplitMappings ? .withoutPageWalks : .everything
         kernelLog = try? KernelLogCursor()
         if let region {
-            observations[StepKeys.memoryLength] = .integer(Int64(region.count))
-            observations[StepKeys.memoryAlignment] = .integer(Int64(backing.alignment))
+            observations[.memoryLength] = .integer(Int64(region.count))
+            observations[.memoryAlignment] = .integer(Int64(backing.alignment))
         }
     }
 
@@ -50,9 +68,14 @@ struct StepLog: ~Copyable {
         set { observations[key] = newValue }
     }
 
+    subscript(key: Observable) -> ObservedValue? {
+        get { observations[key] }
+        set { observations[key] = newValue }
+    }
+
     /// Snapshot now, named; `tid` adds the `task.*` keys of that thread.
-    mutating func checkpoint(_ name: String, tid: Int32? = nil) {
-        if Self.killCheckpoints.contains(Substring(name)) { kill(getpid(), SIGKILL) }
+    mutating func checkpoint(_ name: CheckpointName, tid: Int32? = nil) {
+        if Self.killCheckpoints.contains(Substring(name.rawValue)) { kill(getpid(), SIGKILL) }
         var target = self.target
         target.tid = tid
         let snapshot: Snapshot
@@ -77,16 +100,16 @@ struct StepLog: ~Copyable {
     static let perPageListLimit = 64
 
     /// The step's main syscall.
-    mutating func syscall(_ name: String, _ outcome: Result<Int, Errno>, duration: Duration? = nil) {
-        observations[StepKeys.syscallName] = .text(name)
-        record(outcome, errno: StepKeys.syscallErrno, result: StepKeys.syscallResult)
-        if let duration { observations[StepKeys.syscallDuration] = .integer(Self.microseconds(duration)) }
+    mutating func syscall(_ call: Syscall, _ outcome: Result<Int, Errno>, duration: Duration? = nil) {
+        observations[.syscallName] = .text(call.rawValue)
+        record(outcome, errno: Observable.syscallErrno.key, result: Observable.syscallResult.key)
+        if let duration { observations[.syscallDuration] = .integer(Self.microseconds(duration)) }
     }
 
     /// A secondary syscall: `syscall.<name>.errno`, `.result`, `.duration.us`.
-    mutating func secondarySyscall(_ name: String, _ outcome: Result<Int, Errno>, duration: Duration? = nil) {
-        record(outcome, errno: StepKeys.secondary(name, "errno"), result: StepKeys.secondary(name, "result"))
-        if let duration { observations[StepKeys.secondary(name, "duration.us")] = .integer(Self.microseconds(duration)) }
+    mutating func secondarySyscall(_ call: Syscall, _ outcome: Result<Int, Errno>, duration: Duration? = nil) {
+        record(outcome, errno: call.errnoKey, result: call.resultKey)
+        if let duration { observations[call.durationKey] = .integer(Self.microseconds(duration)) }
     }
 
     private mutating func record(_ outcome: Result<Int, Errno>, errno: ObservableKey, result: ObservableKey) {
@@ -101,8 +124,7 @@ struct StepLog: ~Copyable {
 
     /// A guarded access's fault, if it had one: recorded under `signal`/`offset`; true when it faulted.
     @discardableResult
-    mutating func fault(_ access: MemoryAccess.Outcome, signal: ObservableKey = StepKeys.faultSignal,
-                        offset: ObservableKey = StepKeys.faultOffset) -> Bool {
+    mutating func fault(_ access: MemoryAccess.Outcome, signal: Observable = .faultSignal, offset: Observable = .faultOffset) -> Bool {
         guard let fault = access.fault else { return false }
         observations[signal] = .integer(Int64(fault.signal))
         observations[offset] = .integer(Int64(fault.offset))
@@ -110,10 +132,10 @@ struct StepLog: ~Copyable {
     }
 
     /// A pattern check: `data.verified`, and the first differing offset.
-    mutating func verification(_ access: MemoryAccess.Outcome, key: ObservableKey = StepKeys.dataVerified) {
-        if fault(access) { observations[key] = .flag(false); return }
-        observations[key] = .flag(access.mismatchOffset == nil)
-        if let mismatch = access.mismatchOffset { observations[StepKeys.dataMismatchOffset] = .integer(Int64(mismatch)) }
+    mutating func verification(_ access: MemoryAccess.Outcome) {
+        if fault(access) { observations[.dataVerified] = .flag(false); return }
+        observations[.dataVerified] = .flag(access.mismatchOffset == nil)
+        if let mismatch = access.mismatchOffset { observations[.dataMismatchOffset] = .integer(Int64(mismatch)) }
     }
 
     mutating func sample(pid: Int32, tid: Int32) -> TaskSample {

@@ -18,23 +18,26 @@ public enum StepRunner {
         let started = ContinuousClock.now
         func result(_ status: StepStatus, _ reason: String?, _ log: borrowing StepLog) -> StepResult {
             var observations = log.observations
-            observations[StepKeys.stepDuration] = .integer(StepLog.milliseconds(ContinuousClock.now - started))
+            observations[.stepDuration] = .integer(StepLog.milliseconds(ContinuousClock.now - started))
             return StepResult(
                 id: request.id, backing: request.backing.id, workload: request.workload, status: status, reason: reason,
                 observations: observations, checkpoints: log.checkpoints, samples: log.samples)
         }
-        if let reason = request.workload.skipReason(on: request.backing, blockTarget: request.blockTarget) {
-            deliver(.skipped(request.workload, on: request.backing, because: reason))
-            return
-        }
-        if request.workload == .mapPrivate {
+        let run: @Sendable (inout MappedMemory, StepRequest, inout StepLog) throws(WorkloadError) -> Void
+        switch request.workload.variant.procedure {
+        case .unmapped(let body):
             // Maps and unmaps on its own: there is no shared mapping to set up.
             var log = StepLog(backing: request.backing, region: nil, keepPerPageLists: request.perPageLists)
             do {
-                try AccessWorkloads.mapPrivate(request: request, log: &log)
+                try body(request, &log)
                 deliver(result(.completed, nil, log))
             } catch { deliver(result(.error, error.description, log)) }
             return
+        case .namespace:
+            deliver(result(.error, "\(request.workload.rawValue) reconfigures a namespace, not a mapping: it runs through NamespaceSteps",
+                           StepLog(backing: request.backing, region: nil)))
+            return
+        case .mapped(let body): run = body
         }
         var memory: MappedMemory
         do { memory = try MappedMemory.open(request.backing, length: request.length) } catch {
@@ -43,7 +46,7 @@ public enum StepRunner {
         }
         var log = StepLog(backing: request.backing, region: memory.region, keepPerPageLists: request.perPageLists)
         do {
-            try request.workload.run(on: &memory, request: request, log: &log)
+            try run(&memory, request, &log)
             deliver(result(log.leftTaskStuck ? .timedOut : .completed, log.leftTaskStuck ? "a watched call never returned" : nil, log))
         } catch {
             deliver(result(.error, error.description, log))

@@ -17,7 +17,32 @@ public enum TimelineWorkload {
         case idle, faulted
         case pinnedTransient = "pinned_transient"
         case spliced, unspliced, pinned, released, unmapped
+
+        /// `kprobe.refcount.<moment>`.
+        var refcount: Observable {
+            switch self {
+            case .idle: .kprobeRefcountIdle
+            case .faulted: .kprobeRefcountFaulted
+            case .pinnedTransient: .kprobeRefcountPinnedTransient
+            case .spliced: .kprobeRefcountSpliced
+            case .unspliced: .kprobeRefcountUnspliced
+            case .pinned: .kprobeRefcountPinned
+            case .released: .kprobeRefcountReleased
+            case .unmapped: .kprobeRefcountUnmapped
+            }
+        }
+
+        /// `kprobe.pincount.<moment>`.
+        var pincount: ObservableKey { ObservableFamily.kprobePincount.key(rawValue) }
     }
+
+    /// What a timeline step records: the session's keys, each moment's counts, how the page was
+    /// found and held, and what the harness sweeps after a helper that died with probes installed.
+    static let records: [ObservableKey] = [
+        Observable.memoryTransfer, .faultOffset, .pipeHeld, .pipeDrained, .kprobeAvailable, .kprobePinMechanism, .kprobePageLocatedBy,
+        .kprobePageShape, .kprobeSwept,
+    ].map(\.key) + KprobeObservations.sessionKeys + Moment.allCases.flatMap { [$0.refcount.key, $0.pincount] }
+        + [Syscall.processVMReadv, .vmsplice, .ioUringSetup, .ioUringRegister, .ioUringUnregister, .munmap].flatMap(\.keys)
 
     /// What `kprobe.pin_mechanism` says: the only FOLL_PIN daxref can hold open at will, and why it
     /// is this one (the catalogue repeats the reasoning).
@@ -31,13 +56,12 @@ public enum TimelineWorkload {
     /// probes, less kernel text patched when they are enabled and disabled.
     static var catalogue: [KprobeTarget] { KprobeCatalog.targets.filter { $0.role != .layout } }
 
-    static func key(_ moment: Moment) -> ObservableKey { KprobeObservations.refcountKey(moment.rawValue) }
 
     static func run(_ memory: inout MappedMemory, request: StepRequest, log: inout StepLog) throws(WorkloadError) {
         let backing = memory.backing
         let first = memory.region.prefix(bytes: systemPageSize)
-        log[StepKeys.memoryTransfer] = .integer(Int64(first.count))
-        log["kprobe.pin_mechanism"] = .text(pinMechanism)
+        log[.memoryTransfer] = .integer(Int64(first.count))
+        log[.kprobePinMechanism] = .text(pinMechanism)
 
         // Where the first page is. Anonymous memory has no page until the fault, so it is faulted
         // first and has no idle moment.
@@ -47,13 +71,13 @@ public enum TimelineWorkload {
             if log.fault(MemoryAccess.touch(first.prefix(bytes: 1), stride: 1, write: true)) { return }
             page = KprobePage(pfn: try located(KprobePage.pfnMapped(at: first.baseAddress!)), compoundOrder: 9, label: backing.id + "+0x0")
             locatedBy = "pagemap after the measured write fault (an anonymous page does not exist before it)"
-            log[key(.idle)] = .unavailable("an anonymous page does not exist before its first fault")
+            log[Moment.idle.refcount] = .unavailable("an anonymous page does not exist before its first fault")
         } else {
             let found = try locateBeforeFault(&memory)
             page = found.page
             locatedBy = found.locatedBy
         }
-        log["kprobe.page.located_by"] = .text(locatedBy)
+        log[.kprobePageLocatedBy] = .text(locatedBy)
 
         var session: KprobeSession
         do { session = try KprobeSession.start(pages: [page], catalogue: catalogue) } catch {
@@ -85,8 +109,8 @@ public enum TimelineWorkload {
         if let mapping = memory.mapping.take() {
             do {
                 try mapping.unmap()
-                log.secondarySyscall("munmap", .success(0))
-            } catch { log.secondarySyscall("munmap", .failure(error)) }
+                log.secondarySyscall(.munmap, .success(0))
+            } catch { log.secondarySyscall(.munmap, .failure(error)) }
             log.mappingReleased()
         }
         recorder.record(Moment.unmapped.rawValue, session: &session)
@@ -107,15 +131,15 @@ public enum TimelineWorkload {
         let outcome = Result { () throws(Errno) in
             try ProcessMemory.read(from: getpid(), remote: UnsafeRawBufferPointer(first.prefix(bytes: 64)), into: staging)
         }
-        log.secondarySyscall("process_vm_readv", outcome)
+        log.secondarySyscall(.processVMReadv, outcome)
         let capture = try? recorder.record(Moment.pinnedTransient.rawValue, sampling: false, session: &session).get()
         let unpin = capture?.events.first { $0.function == "gup_put_folio" && !$0.isReturn && $0.pfn == page.pfn }
         if case .failure(let errno) = outcome {
-            log[key(.pinnedTransient)] = .unavailable("process_vm_readv: \(errno)")
+            log[Moment.pinnedTransient.refcount] = .unavailable("process_vm_readv: \(errno)")
         } else if let refcount = unpin?.refcount {
-            log[key(.pinnedTransient)] = .integer(Int64(refcount))
+            log[Moment.pinnedTransient.refcount] = .integer(Int64(refcount))
         } else {
-            log[key(.pinnedTransient)] = .unavailable(
+            log[Moment.pinnedTransient.refcount] = .unavailable(
                 session.targets["gup_put_folio"] == nil ? "gup_put_folio is not probed on this kernel" : "no gup_put_folio hit for the page")
         }
     }
@@ -127,18 +151,18 @@ public enum TimelineWorkload {
     ) throws(WorkloadError) {
         let pipe = try WorkloadError.setup("pipe") { () throws(Errno) in try OwnedPipe() }
         let outcome = Result { () throws(Errno) in try pipe.writeEnd!.vmsplice(UnsafeRawBufferPointer(first)) }
-        log.secondarySyscall("vmsplice", outcome)
+        log.secondarySyscall(.vmsplice, outcome)
         guard case .success(let held) = outcome, held > 0 else {
             recorder.record(Moment.spliced.rawValue, sampling: false, session: &session)
-            log[key(.spliced)] = .unavailable("vmsplice: \(outcome)")
+            log[Moment.spliced.refcount] = .unavailable("vmsplice: \(outcome)")
             return
         }
-        log[StepKeys.pipeHeld] = .integer(Int64(held))
+        log[.pipeHeld] = .integer(Int64(held))
         recorder.record(Moment.spliced.rawValue, session: &session)
         let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: held, alignment: 64)
         defer { staging.deallocate() }
         if let drained = try? withTypedErrno({ try pipe.readEnd.read(into: staging) }) {
-            log[StepKeys.pipeDrained] = .integer(Int64(drained))
+            log[.pipeDrained] = .integer(Int64(drained))
         }
         _ = consume pipe
         recorder.record(Moment.unspliced.rawValue, session: &session)
@@ -149,22 +173,22 @@ public enum TimelineWorkload {
     static func longTermPin(_ first: UnsafeMutableRawBufferPointer, recorder: inout KprobeRecorder, session: inout KprobeSession, log: inout StepLog) {
         var pin: IoUringBufferPin
         do { pin = try IoUringBufferPin(registering: first) } catch {
-            let (call, errno) = switch error {
-            case .setup(let errno): ("io_uring_setup", errno)
-            case .register(let errno): ("io_uring_register", errno)
+            let (call, errno): (Syscall, Errno) = switch error {
+            case .setup(let errno): (.ioUringSetup, errno)
+            case .register(let errno): (.ioUringRegister, errno)
             }
             log.secondarySyscall(call, .failure(errno))
             recorder.record(Moment.pinned.rawValue, sampling: false, session: &session)
-            log[key(.pinned)] = .unavailable("\(call): \(errno.symbolicName) (\(errno.rawValue))")
-            log[KprobeObservations.pincountKey(Moment.pinned.rawValue)] = .unavailable("not pinned: \(call) refused")
+            log[Moment.pinned.refcount] = .unavailable("\(call): \(errno.symbolicName) (\(errno.rawValue))")
+            log[Moment.pinned.pincount] = .unavailable("not pinned: \(call) refused")
             return
         }
-        log.secondarySyscall("io_uring_register", .success(0))
+        log.secondarySyscall(.ioUringRegister, .success(0))
         recorder.record(Moment.pinned.rawValue, session: &session)
         do {
             try pin.unregister()
-            log.secondarySyscall("io_uring_unregister", .success(0))
-        } catch { log.secondarySyscall("io_uring_unregister", .failure(error)) }
+            log.secondarySyscall(.ioUringUnregister, .success(0))
+        } catch { log.secondarySyscall(.ioUringUnregister, .failure(error)) }
     }
 
     // MARK: set-up and the end
@@ -218,13 +242,13 @@ public enum TimelineWorkload {
         for (key, value) in KprobeObservations.make(pages: [page], captures: recorder.captures, session: info, cleanup: cleanup).values {
             log[key] = value
         }
-        if let shape = recorder.sample(Moment.faulted.rawValue, pfn: page.pfn)?.shape { log["kprobe.page.shape"] = .text(shape.rawValue) }
+        if let shape = recorder.sample(Moment.faulted.rawValue, pfn: page.pfn)?.shape { log[.kprobePageShape] = .text(shape.rawValue) }
         if let traceDirectory {
             let title = "daxref drive --workload refcount-timeline on \(backing.id) (\(backing.path ?? "anonymous"))"
             KprobeTraceFixture.write(
                 KprobeTraceFixture.text(title: title, page: page, session: info, captures: recorder.captures),
                 directory: traceDirectory, name: "timeline-" + backing.id)
         }
-        log.checkpoint("after")
+        log.checkpoint(.after)
     }
 }
