@@ -192,10 +192,12 @@ extension Workload {
                 try TimelineWorkload.run(&memory, request: request, log: &log)
             }
         case .createNamespaceMapMem:
+            // Every namespace geometry a fixture has.
             Variant(
-                requires: .spareNamespace, on: [.devdax(.align4k), .devdax(.align2m), .devdax(.align1g), .fsdaxNamespace(.align2m)],
+                requires: .spareNamespace, on: MemoryFixture.allCases.filter { $0.namespaceTarget(map: .mem) != nil },
                 checkpoints: NamespaceSteps.checkpoints, records: NamespaceSteps.records, .namespace(.mem))
         case .createNamespaceMapDev:
+            // One geometry of each mode.
             Variant(
                 requires: .spareNamespace, on: [.devdax(.align2m), .fsdaxNamespace(.align2m)], checkpoints: NamespaceSteps.checkpoints,
                 records: NamespaceSteps.records, .namespace(.dev))
