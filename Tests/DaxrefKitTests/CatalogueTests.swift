@@ -78,7 +78,8 @@ import Testing
         .deletingLastPathComponent()
 
     @Test func idsNamesAndGroups() {
-        #expect(MemoryFixture.allCases.map(\.rawValue) == [
+        // Published IDs keep their place; fixtures are added after them.
+        #expect(MemoryFixture.allCases.map(\.rawValue).prefix(8) == [
             "devdax.4k", "devdax.2m", "devdax.1g", "fsdax.ext4", "fsdax.xfs", "anon.private", "pagecache.tmpfs", "fsdax.2m",
         ])
         #expect(MemoryFixture.allCases.compactMap(\.name) == ["devdax4k", "devdax2m", "devdax1g", "ext4", "xfs", "anon", "pagecache"])
