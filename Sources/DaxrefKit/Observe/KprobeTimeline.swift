@@ -1,6 +1,6 @@
 // From kprobe hits and samples to a refcount timeline of the pages under test, and from there to
 // observations (`KprobeObservations`). The `kprobe.*` keys, their units and what each moment means
-// are described in `ObservableCatalogue.kprobe`.
+// are described with their `Observable` cases (Observables.swift).
 //
 // Two kinds of reading:
 //   - hits of probed kernel functions (`RefcountEvent`): the page's governing `_refcount` as that

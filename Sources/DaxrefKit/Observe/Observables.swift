@@ -47,7 +47,6 @@ public enum ObservableUnit: String, Codable, Sendable {
 /// that are made from what the kernel prints (`vmstat.<name>`, `syscall.<name>.errno`) are the
 /// `ObservableFamily` cases.
 public enum Observable: String, CaseIterable, Sendable {
-
     // MARK: snapshot
     case snapshotPageWalks = "snapshot.page_walks"
     case snapshotWalkSplitPUD = "snapshot.walk_split_pud"

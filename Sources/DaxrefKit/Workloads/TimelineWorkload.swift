@@ -10,7 +10,7 @@ import Glibc
 /// hold (vmsplice), one long-term FOLL_PIN hold (io_uring fixed buffer), munmap. Every hold covers
 /// only the first 4 KiB page, so each moment differs from the one before by exactly one reference.
 /// The keys (`kprobe.refcount.<moment>`, …) and what each moment means are in
-/// `ObservableCatalogue.kprobe`.
+/// their `Observable` cases (Observables.swift).
 public enum TimelineWorkload {
     /// The moments, in the order they happen. The raw value is the key suffix.
     enum Moment: String, CaseIterable {
