@@ -227,7 +227,7 @@ import Testing
         let plan = try StepPlan.forRun(MemoryRequest(), environment: environment, inventory: try Self.guestInventory(), checkSpare: true,
                                        probe: SelectionTests.probe)
         #expect(plan.backings.map(\.id) == ["devdax.4k", "devdax.2m", "fsdax.ext4", "fsdax.xfs", "anon.private", "pagecache.tmpfs"])
-        #expect(plan.unavailable == [.devdax(.align1g): "not provisioned in this VM (daxref vm --provision …,devdax1g)"])
+        #expect(plan.unavailable == [.devdax(.align1g): "not provisioned in this VM (daxref vm --provision ...,devdax1g)"])
         #expect(plan.spareNamespace == "namespace0.4", "the VM's spare is disposable: no opt-in, and not checked")
         #expect(plan.step(for: Scenario(memory: .fsdax(.xfs), workload: .createNamespaceMapDev)) == .namespace)
 

@@ -134,7 +134,7 @@ extension StepPlan {
             plan.markMissingDAX { _ in "not named (--devdax/--fsdax)" }
         } else if inGuest, let inventory {
             plan.backings = Drive.availableBackings(inventory)
-            plan.markMissingDAX { fixture in "not provisioned in this VM (daxref vm --provision …,\(fixture.provisionWord ?? fixture.rawValue))" }
+            plan.markMissingDAX { fixture in "not provisioned in this VM (daxref vm --provision ...,\(fixture.provisionWord ?? fixture.rawValue))" }
         } else {
             let hasDeviceMemory = inventory?.hasDeviceMemory == true
             plan.markMissingDAX { _ in
@@ -147,7 +147,7 @@ extension StepPlan {
         plan.spareNamespace = request.allowReconfigure
         if request.allowReconfigure == nil, inGuest {
             plan.spareNamespace = SpareNamespace.fromProvisionedEnvironment(environment)
-            if plan.spareNamespace == nil { plan.spareMissing = "no spare namespace provisioned in this VM (daxref vm --provision …,spare)" }
+            if plan.spareNamespace == nil { plan.spareMissing = "no spare namespace provisioned in this VM (daxref vm --provision ...,spare)" }
         }
         if let named = request.allowReconfigure, checkSpare {
             do { _ = try NamespaceSteps.run(spare: named, scenarios: [], host: namespaceHost) } catch { throw .spare(named, error) }
